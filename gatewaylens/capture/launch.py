@@ -1,0 +1,174 @@
+"""Launching gateways as local processes on loopback, pointed at their mock channel.
+
+A :class:`Launcher` knows one gateway: whether it is installed here (``available``), how to write
+its config into a private temp dir (never the user's home) and start it on a free loopback port,
+and how to stop it.  :class:`ProcessLauncher` does the common work (spawn in its own process
+group, log to a file, wait for readiness with a bound, stop with SIGTERM then SIGKILL).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import ClassVar
+
+import httpx
+
+#: Project root (the checkout) and the project-local cache where gateways are installed.
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+TOOLS_DIR = Path(os.environ.get("GATEWAYLENS_TOOLS", PROJECT_ROOT / ".gateways"))
+GO_BIN = TOOLS_DIR / "bin"
+NPM_DIR = PROJECT_ROOT / "gateways" / "npm"
+
+
+class LaunchError(RuntimeError):
+    """A gateway could not be started; the message is one line saying why."""
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class LaunchContext:
+    """What a launcher needs to start its gateway."""
+
+    channel_url: str  # e.g. http://127.0.0.1:9999/ch/litellm  (no trailing slash)
+    mock_url: str  # e.g. http://127.0.0.1:9999
+    port: int  # free loopback port chosen for the gateway
+    workdir: Path  # private temp dir: config, HOME, state, logs
+    env: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class Launched:
+    base_url: str
+    version: str | None = None
+    log_path: Path | None = None
+
+
+class Launcher:
+    """Base class: one gateway's local launch recipe."""
+
+    name: ClassVar[str] = ""
+    ready_timeout_s: ClassVar[float] = 60.0
+
+    def __init__(self) -> None:
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.log_path: Path | None = None
+        self.extra_procs: list[subprocess.Popen[bytes]] = []
+
+    # --- to override --------------------------------------------------------------------
+    def available(self) -> str | None:
+        """None when the gateway can be launched here, else a one-line reason."""
+        raise NotImplementedError
+
+    def version(self) -> str | None:
+        return None
+
+    async def start(self, ctx: LaunchContext) -> Launched:
+        raise NotImplementedError
+
+    # --- shared machinery ----------------------------------------------------------------
+    def spawn(self, cmd: list[str], ctx: LaunchContext, env: dict[str, str] | None = None,
+              cwd: Path | None = None, log_name: str | None = None) -> subprocess.Popen[bytes]:
+        """Start ``cmd`` in its own process group with a clean HOME inside the workdir."""
+        home = ctx.workdir / "home"
+        home.mkdir(parents=True, exist_ok=True)
+        full_env = {
+            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+            "HOME": str(home),
+            "TMPDIR": str(ctx.workdir),
+            "LANG": "C.UTF-8",
+            # Keep gateways offline and quiet: no telemetry, no update checks.
+            "DO_NOT_TRACK": "1",
+            "NO_UPDATE_NOTIFIER": "1",
+            "NPM_CONFIG_UPDATE_NOTIFIER": "false",
+        }
+        full_env.update(ctx.env)
+        full_env.update(env or {})
+        log_path = ctx.workdir / (log_name or f"{self.name}.log")
+        log = log_path.open("ab")
+        proc = subprocess.Popen(cmd, env=full_env, cwd=str(cwd or ctx.workdir), stdout=log, stderr=subprocess.STDOUT,
+                                stdin=subprocess.DEVNULL, start_new_session=True)
+        log.close()
+        if self.proc is None:
+            self.proc, self.log_path = proc, log_path
+        else:
+            self.extra_procs.append(proc)
+        return proc
+
+    async def wait_ready(self, url: str, timeout_s: float | None = None, ok_statuses: tuple[int, ...] = (200,),
+                         proc: subprocess.Popen[bytes] | None = None) -> None:
+        """Poll ``url`` until it answers one of ``ok_statuses``; fail if the process exits or time runs out."""
+        proc = proc or self.proc
+        deadline = time.monotonic() + (timeout_s or self.ready_timeout_s)
+        last = "no answer"
+        async with httpx.AsyncClient(timeout=2.0, trust_env=False) as client:
+            while time.monotonic() < deadline:
+                if proc is not None and proc.poll() is not None:
+                    raise LaunchError(f"{self.name} exited with code {proc.returncode} before it was ready: {self.log_tail()}")
+                try:
+                    r = await client.get(url)
+                    if r.status_code in ok_statuses:
+                        return
+                    last = f"HTTP {r.status_code}"
+                except httpx.HTTPError as e:
+                    last = type(e).__name__
+                await asyncio.sleep(0.25)
+        raise LaunchError(f"{self.name} not ready at {url} after {timeout_s or self.ready_timeout_s:.0f}s ({last}): {self.log_tail()}")
+
+    def log_tail(self, lines: int = 3) -> str:
+        if not self.log_path or not self.log_path.exists():
+            return ""
+        from gatewaylens.dialects import redact_value
+
+        tail = self.log_path.read_text(errors="replace").strip().splitlines()[-lines:]
+        return redact_value(" | ".join(t.strip()[:200] for t in tail))
+
+    async def stop(self) -> None:
+        for proc in [*([self.proc] if self.proc else []), *self.extra_procs]:
+            await asyncio.to_thread(_terminate, proc)
+        self.proc = None
+        self.extra_procs = []
+
+
+def _terminate(proc: subprocess.Popen[bytes], grace_s: float = 5.0) -> None:
+    if proc.poll() is not None:
+        return
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(timeout=grace_s)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=grace_s)
+
+
+def which(name: str, *extra_dirs: Path) -> str | None:
+    for d in extra_dirs:
+        cand = d / name
+        if cand.exists() and os.access(cand, os.X_OK):
+            return str(cand)
+    return shutil.which(name)
+
+
+def make_workdir(name: str) -> Path:
+    return Path(tempfile.mkdtemp(prefix=f"gatewaylens-{name}-"))
+
+
+def python_exe() -> str:
+    return sys.executable

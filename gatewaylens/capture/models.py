@@ -1,0 +1,207 @@
+"""File formats written by capture: the corpus case, the gateway profile, the exchange and the run."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from gatewaylens.dialects import Dialect, UpstreamKind
+from gatewaylens.mock.models import RecordedExchange, ScriptStep, SSEFrame
+
+_SLUG = re.compile(r"^[a-z0-9][a-z0-9._-]{0,99}$")
+
+
+class Case(BaseModel):
+    """One corpus case: a client request, gateway-agnostic, in one dialect."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: str = Field(description="unique slug: lower-case letters, digits, '.', '_' and '-'")
+    dialect: Dialect
+    stream: bool
+    body: dict[str, Any] = Field(description="the client request exactly as a client would send it")
+    note: str = Field(min_length=1, description="what the case probes")
+    upstream: list[UpstreamKind] | None = Field(
+        None, description="provider shapes to run against; default: both openai and anthropic"
+    )
+    headers: dict[str, str] = Field(default_factory=dict)
+    script: list[ScriptStep] | None = Field(None, description="scripted mock answers for this case")
+    tags: list[str] = Field(default_factory=list)
+
+    @field_validator("id")
+    @classmethod
+    def _slug(cls, v: str) -> str:
+        if not _SLUG.match(v):
+            raise ValueError("must be a slug: lower-case letters, digits, '.', '_', '-'")
+        return v
+
+    @field_validator("upstream", mode="before")
+    @classmethod
+    def _one_or_many(cls, v: Any) -> Any:
+        return [v] if isinstance(v, str) else v
+
+    @model_validator(mode="after")
+    def _stream_agrees(self) -> Case:
+        if bool(self.body.get("stream", False)) != self.stream:
+            raise ValueError(f"stream is {str(self.stream).lower()} but body.stream is {self.body.get('stream')!r}")
+        return self
+
+    def upstreams(self) -> list[UpstreamKind]:
+        return list(self.upstream) if self.upstream else ["openai", "anthropic"]
+
+
+class Corpus(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    version: int = 1
+    description: str = ""
+    cases: list[Case]
+
+
+# --------------------------------------------------------------------------------------------
+# Gateway profiles
+# --------------------------------------------------------------------------------------------
+
+
+class Route(BaseModel):
+    """How a client reaches the gateway in one dialect so that it calls one kind of upstream.
+
+    String values may use ``{channel_url}`` (this gateway's mock channel, e.g.
+    ``http://127.0.0.1:9999/ch/portkey``) and ``{mock_url}``.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+    dialect: Dialect
+    upstream: UpstreamKind
+    path: str = Field(description="path on the gateway, e.g. /v1/chat/completions")
+    model: str | None = Field(None, description="model name to send; None: the case's own model")
+    headers: dict[str, str] = Field(default_factory=dict)
+    passthrough: bool = Field(False, description="a passthrough route: the upstream body must equal the client body")
+    variant: str = Field("", description="label for a second route of the same dialect/upstream")
+
+
+class Unsupported(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    dialect: Dialect
+    upstream: UpstreamKind
+    reason: str
+
+
+class GatewayProfile(BaseModel):
+    """Everything gatewaylens knows about addressing, configuring and launching one gateway."""
+
+    model_config = ConfigDict(extra="forbid")
+    name: str
+    title: str = ""
+    homepage: str = ""
+    base_url: str = Field(description="where the gateway listens by default")
+    routes: list[Route]
+    unsupported: list[Unsupported] = Field(default_factory=list)
+    client_headers: dict[str, str] = Field(default_factory=dict, description="headers sent on every request (gateway auth)")
+    image: str | None = Field(None, description="pinned container image")
+    install: str = Field("", description="how the project installs it (make target / script)")
+    launcher: str | None = Field(None, description="name of the local-process launcher, see capture/launch.py")
+    version: str | None = None
+    notes: str = ""
+
+    def route_for(self, dialect: Dialect, upstream: UpstreamKind) -> list[Route]:
+        return [r for r in self.routes if r.dialect == dialect and r.upstream == upstream]
+
+    def unsupported_reason(self, dialect: Dialect, upstream: UpstreamKind) -> str | None:
+        for u in self.unsupported:
+            if u.dialect == dialect and u.upstream == upstream:
+                return u.reason
+        if not self.route_for(dialect, upstream):
+            return f"{self.name} has no route for {dialect} client requests to an {upstream} upstream"
+        return None
+
+
+class GatewaysFile(BaseModel):
+    """``--gateways-file``: user-defined gateways."""
+
+    model_config = ConfigDict(extra="forbid")
+    gateways: list[GatewayProfile]
+
+
+# --------------------------------------------------------------------------------------------
+# Exchanges and runs
+# --------------------------------------------------------------------------------------------
+
+
+class ClientRequest(BaseModel):
+    method: str = "POST"
+    url: str = Field(description="full URL, credentials in the query redacted")
+    headers: dict[str, str] = Field(default_factory=dict, description="redacted with the mock's rules")
+    body: Any = Field(description="the JSON body exactly as sent")
+
+
+class ClientFrame(SSEFrame):
+    json_data: Any | None = Field(None, description="data parsed as JSON when it is JSON")
+
+
+class ClientResponse(BaseModel):
+    status: int
+    headers: dict[str, str] = Field(default_factory=dict)
+    body: Any | None = Field(None, description="JSON body, or None for streams / non-JSON")
+    text: str | None = Field(None, description="raw body text when it is not JSON")
+    frames: list[ClientFrame] | None = Field(None, description="every SSE frame in order, for streams")
+    stream: bool = False
+
+
+class ExchangeError(BaseModel):
+    kind: Literal["timeout", "refused", "http", "broken_stream", "protocol", "mock_lost", "internal"]
+    message: str
+
+
+class Timings(BaseModel):
+    started: datetime
+    duration_ms: float = 0.0
+    first_byte_ms: float | None = None
+
+
+class Exchange(BaseModel):
+    """One case sent through one gateway in one dialect against one upstream kind, whole."""
+
+    id: str = Field(description="<gateway>/<case_id>/<upstream>[/<variant>]")
+    case_id: str
+    gateway: str
+    dialect: Dialect
+    stream: bool
+    upstream: UpstreamKind
+    variant: str = ""
+    passthrough: bool = False
+    status: Literal["ok", "error", "unsupported"] = "ok"
+    unsupported_reason: str | None = None
+    client_request: ClientRequest | None = None
+    upstream_requests: list[RecordedExchange] = Field(default_factory=list)
+    client_response: ClientResponse | None = None
+    timings: Timings | None = None
+    error: ExchangeError | None = None
+    notes: list[str] = Field(default_factory=list)
+
+
+class GatewayInfo(BaseModel):
+    name: str
+    base_url: str
+    channel_url: str
+    version: str | None = None
+    launched: Literal["no", "local", "docker"] = "no"
+    skipped: str | None = None
+
+
+class RunInfo(BaseModel):
+    """``run.json``."""
+
+    id: str
+    started: datetime
+    finished: datetime | None = None
+    tool_version: str
+    corpus_path: str
+    corpus_sha256: str
+    mock_url: str
+    gateways: list[GatewayInfo]
+    options: dict[str, Any] = Field(default_factory=dict)
+    interrupted: bool = False
+    counts: dict[str, int] = Field(default_factory=dict)

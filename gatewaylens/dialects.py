@@ -1,0 +1,369 @@
+"""Dialect knowledge shared by every stage: paths, shapes, SSE framing, redaction and equivalences.
+
+The three client/upstream dialects gatewaylens knows are OpenAI Chat Completions (``chat``),
+OpenAI Responses (``responses``) and Anthropic Messages (``messages``).  Everything a stage needs
+to know about them lives here, in one place, so the mock, capture and analyze never disagree.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Iterable, Iterator, Mapping
+from typing import Any, Literal
+
+from httpx_sse._decoders import SSEDecoder
+
+Dialect = Literal["chat", "responses", "messages"]
+UpstreamKind = Literal["openai", "anthropic"]
+DIALECTS: tuple[Dialect, ...] = ("chat", "responses", "messages")
+UPSTREAMS: tuple[UpstreamKind, ...] = ("openai", "anthropic")
+
+#: Standard path of each dialect (what real OpenAI / Anthropic serve).
+DIALECT_PATHS: dict[Dialect, str] = {
+    "chat": "/v1/chat/completions",
+    "responses": "/v1/responses",
+    "messages": "/v1/messages",
+}
+
+#: The provider family that natively speaks each dialect.
+NATIVE_UPSTREAM: dict[Dialect, UpstreamKind] = {
+    "chat": "openai",
+    "responses": "openai",
+    "messages": "anthropic",
+}
+
+
+def dialect_for_path(path: str) -> Dialect | None:
+    """Which dialect a request path belongs to (with or without the ``/v1`` prefix)."""
+    p = path.rstrip("/")
+    if p.startswith("/v1/"):
+        p = p[3:]
+    return {"/chat/completions": "chat", "/responses": "responses", "/messages": "messages"}.get(p)  # type: ignore[return-value]
+
+
+# --------------------------------------------------------------------------------------------
+# Redaction: credentials never reach memory logs, disk or a terminal.
+# --------------------------------------------------------------------------------------------
+
+_SECRET_HEADER_EXACT = {
+    "authorization",
+    "proxy-authorization",
+    "x-api-key",
+    "api-key",
+    "cookie",
+    "set-cookie",
+}
+_SECRET_NAME_PARTS = ("key", "token", "secret", "auth", "password", "passwd", "credential", "signature", "cookie", "session")
+_SECRET_QUERY_EXACT = {"key", "api_key", "apikey", "token", "sig", "signature", "code", "access_token", "auth", "secret", "password"}
+# Anything that looks like a bearer or provider key, wherever it shows up in a header value.
+_BEARER_RE = re.compile(r"(?i)\b(bearer|basic|token)\s+([A-Za-z0-9._~+/=\-:]{6,})")
+_KEYLIKE_RE = re.compile(r"\b(sk-[A-Za-z0-9_\-]{6,}|sk_[A-Za-z0-9_\-]{6,}|pk-[A-Za-z0-9_\-]{6,}|xox[a-z]-[A-Za-z0-9\-]{6,}|AIza[0-9A-Za-z_\-]{10,}|eyJ[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-.]+)")
+REDACTED_PREFIX = "[REDACTED"
+_REDACTED_RE = re.compile(r"\[REDACTED len=\d+ fp=[0-9a-f]{8}\]")
+
+
+def fingerprint(value: str) -> str:
+    """A short, non-reversible fingerprint: equal secrets share it, nothing else can be learnt."""
+    return hashlib.blake2b(value.encode("utf-8", "surrogatepass"), digest_size=4, person=b"gwlens-fp").hexdigest()
+
+
+def redaction_marker(value: str) -> str:
+    """Replacement for a secret: keeps its length and a fingerprint."""
+    return f"[REDACTED len={len(value)} fp={fingerprint(value)}]"
+
+
+def is_secret_name(name: str, *, query: bool = False) -> bool:
+    n = name.strip().lower()
+    if n in _SECRET_HEADER_EXACT or (query and n in _SECRET_QUERY_EXACT):
+        return True
+    return any(part in n for part in _SECRET_NAME_PARTS)
+
+
+def redact_value(value: str) -> str:
+    """Redact key-like substrings inside a value whose name is not itself a secret name."""
+    if _REDACTED_RE.fullmatch(value):
+        return value
+
+    def bearer(m: re.Match[str]) -> str:
+        return f"{m.group(1)} {redaction_marker(m.group(2))}"
+
+    out = _BEARER_RE.sub(bearer, value)
+    return _KEYLIKE_RE.sub(lambda m: redaction_marker(m.group(0)), out)
+
+
+def redact_secret(value: str) -> str:
+    """Redact a whole value that is known to be a credential, keeping an auth scheme word visible."""
+    if _REDACTED_RE.fullmatch(value) or value == "":
+        return value
+    m = re.match(r"(?i)^(bearer|basic|token)\s+(.+)$", value)
+    if m:
+        return f"{m.group(1)} {redaction_marker(m.group(2))}"
+    return redaction_marker(value)
+
+
+def redact_headers(headers: Iterable[tuple[str, str]] | Mapping[str, str]) -> dict[str, str]:
+    """Lower-case header names; credential headers fully redacted, key-like values masked anywhere."""
+    items = headers.items() if isinstance(headers, Mapping) else headers
+    out: dict[str, str] = {}
+    for name, value in items:
+        key = name.lower()
+        red = redact_secret(value) if is_secret_name(key) else redact_value(value)
+        out[key] = f"{out[key]}, {red}" if key in out else red
+    return out
+
+
+def redact_query(pairs: Iterable[tuple[str, str]]) -> list[tuple[str, str]]:
+    return [(k, redact_secret(v) if is_secret_name(k, query=True) else redact_value(v)) for k, v in pairs]
+
+
+def redact_url(url: str) -> str:
+    """Redact credentials in a URL's query string and userinfo."""
+    from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+    parts = urlsplit(url)
+    netloc = parts.netloc
+    if "@" in netloc:
+        userinfo, host = netloc.rsplit("@", 1)
+        netloc = f"{redaction_marker(userinfo)}@{host}"
+    query = urlencode(redact_query(parse_qsl(parts.query, keep_blank_values=True)), safe="[]= ")
+    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+
+
+# --------------------------------------------------------------------------------------------
+# SSE framing (writing is trivial; reading uses httpx-sse's decoder, not a home-made one).
+# --------------------------------------------------------------------------------------------
+
+
+def encode_sse(data: str, event: str | None = None) -> bytes:
+    """One SSE frame.  ``data`` is already serialised (JSON text or ``[DONE]``)."""
+    head = f"event: {event}\n" if event else ""
+    body = "".join(f"data: {line}\n" for line in data.split("\n"))
+    return (head + body + "\n").encode()
+
+
+def iter_sse_text(text: str) -> Iterator[tuple[str | None, str]]:
+    """Decode a complete SSE body into ``(event, data)`` pairs with httpx-sse's decoder."""
+    decoder = SSEDecoder()
+    for line in text.splitlines():
+        sse = decoder.decode(line)
+        if sse is not None:
+            yield (sse.event if sse.event != "message" else None), sse.data
+    sse = decoder.decode("")
+    if sse is not None:
+        yield (sse.event if sse.event != "message" else None), sse.data
+
+
+def parse_json(text: str | bytes | None) -> Any | None:
+    """JSON value or None when the text is not JSON (never raises)."""
+    if text is None:
+        return None
+    try:
+        return json.loads(text)
+    except (ValueError, UnicodeDecodeError):
+        return None
+
+
+#: Terminal stream marker per dialect: the event (or data) that says the stream is complete.
+STREAM_TERMINAL: dict[Dialect, str] = {
+    "chat": "[DONE]",
+    "responses": "response.completed",
+    "messages": "message_stop",
+}
+
+
+def frame_type(dialect: Dialect | None, event: str | None, data: Any) -> str:
+    """The type of an SSE frame: its ``event:`` name, else the ``type`` inside the data, else 'chunk'."""
+    if event:
+        return event
+    if isinstance(data, dict) and isinstance(data.get("type"), str):
+        return str(data["type"])
+    if data == "[DONE]":
+        return "[DONE]"
+    return "chunk" if dialect == "chat" else "data"
+
+
+# --------------------------------------------------------------------------------------------
+# Request shape knowledge.
+# --------------------------------------------------------------------------------------------
+
+
+def requested_tool(dialect: Dialect, body: Mapping[str, Any]) -> str | None:
+    """Name of the tool the request's tool choice *requires*, or None when no tool is required.
+
+    ``required`` / ``any`` pick the first tool; a named tool picks that tool.
+    """
+    tools = body.get("tools") or []
+    choice = body.get("tool_choice")
+
+    def tool_name(tool: Any) -> str | None:
+        if not isinstance(tool, dict):
+            return None
+        if isinstance(tool.get("function"), dict):
+            return tool["function"].get("name")
+        name = tool.get("name")
+        return name if isinstance(name, str) else None
+
+    first = next((n for n in (tool_name(t) for t in tools) if n), None)
+    if dialect == "messages":
+        if isinstance(choice, dict):
+            if choice.get("type") == "any":
+                return first or "tool"
+            if choice.get("type") == "tool" and isinstance(choice.get("name"), str):
+                return str(choice["name"])
+        return None
+    if choice == "required":
+        return first or "tool"
+    if isinstance(choice, dict):
+        if isinstance(choice.get("function"), dict) and choice["function"].get("name"):
+            return str(choice["function"]["name"])
+        if choice.get("type") == "function" and isinstance(choice.get("name"), str):
+            return str(choice["name"])
+        if choice.get("type") == "allowed_tools" and choice.get("mode") == "required":
+            return first or "tool"
+    return None
+
+
+def model_of(body: Any) -> str | None:
+    if isinstance(body, dict) and isinstance(body.get("model"), str):
+        return str(body["model"])
+    return None
+
+
+def error_body(dialect: Dialect | None, status: int, message: str, err_type: str | None = None) -> dict[str, Any]:
+    """The dialect's own error body for an HTTP status."""
+    if dialect == "messages":
+        types = {400: "invalid_request_error", 401: "authentication_error", 403: "permission_error",
+                 404: "not_found_error", 413: "request_too_large", 429: "rate_limit_error",
+                 500: "api_error", 529: "overloaded_error"}
+        return {"type": "error", "error": {"type": err_type or types.get(status, "api_error"), "message": message}}
+    types_oa = {400: "invalid_request_error", 401: "invalid_request_error", 404: "invalid_request_error",
+                429: "rate_limit_exceeded", 500: "server_error", 529: "server_error"}
+    code = {401: "invalid_api_key", 429: "rate_limit_exceeded", 404: "not_found"}.get(status)
+    return {"error": {"message": message, "type": err_type or types_oa.get(status, "server_error"), "param": None, "code": code}}
+
+
+# --------------------------------------------------------------------------------------------
+# Dialect equivalence table: where the same meaning lives in each dialect.
+# Used by analyze to report a correct cross-dialect translation as the rename/move it is.
+# Paths are dotted with ``[]`` for "any list index".  Each row is one concept.
+# --------------------------------------------------------------------------------------------
+
+#: Request-side equivalences.  A row maps dialect -> list of paths that carry the concept.
+REQUEST_EQUIVALENCES: list[dict[str, Any]] = [
+    {"concept": "model", "chat": ["model"], "responses": ["model"], "messages": ["model"]},
+    {"concept": "max output tokens", "chat": ["max_tokens", "max_completion_tokens"],
+     "responses": ["max_output_tokens"], "messages": ["max_tokens"]},
+    {"concept": "stop sequences", "chat": ["stop", "stop[]"], "responses": [], "messages": ["stop_sequences", "stop_sequences[]"]},
+    {"concept": "temperature", "chat": ["temperature"], "responses": ["temperature"], "messages": ["temperature"]},
+    {"concept": "top_p", "chat": ["top_p"], "responses": ["top_p"], "messages": ["top_p"]},
+    {"concept": "top_k", "chat": ["top_k"], "responses": [], "messages": ["top_k"]},
+    {"concept": "stream", "chat": ["stream"], "responses": ["stream"], "messages": ["stream"]},
+    {"concept": "system prompt", "chat": ["messages[].content"], "responses": ["instructions", "input[].content"],
+     "messages": ["system", "system[].text"]},
+    {"concept": "user id", "chat": ["user", "safety_identifier"], "responses": ["user", "safety_identifier"],
+     "messages": ["metadata.user_id"]},
+    {"concept": "tools", "chat": ["tools[].function.name", "tools[].function.description", "tools[].function.parameters"],
+     "responses": ["tools[].name", "tools[].description", "tools[].parameters"],
+     "messages": ["tools[].name", "tools[].description", "tools[].input_schema"]},
+    {"concept": "tool choice", "chat": ["tool_choice", "tool_choice.function.name"],
+     "responses": ["tool_choice", "tool_choice.name"], "messages": ["tool_choice.type", "tool_choice.name"]},
+    {"concept": "parallel tool calls", "chat": ["parallel_tool_calls"], "responses": ["parallel_tool_calls"],
+     "messages": ["tool_choice.disable_parallel_tool_use"]},
+    {"concept": "reasoning effort", "chat": ["reasoning_effort"], "responses": ["reasoning.effort"],
+     "messages": ["thinking.budget_tokens", "output_config.effort"]},
+    {"concept": "structured output", "chat": ["response_format"], "responses": ["text.format"], "messages": ["output_format"]},
+    {"concept": "metadata", "chat": ["metadata"], "responses": ["metadata"], "messages": ["metadata"]},
+]
+
+#: Rename pairs known to be a faithful translation (client path, upstream path), any dialect pair.
+KNOWN_RENAMES: set[tuple[str, str]] = {
+    ("max_tokens", "max_completion_tokens"),
+    ("max_completion_tokens", "max_tokens"),
+    ("max_output_tokens", "max_tokens"),
+    ("max_tokens", "max_output_tokens"),
+    ("max_output_tokens", "max_completion_tokens"),
+    ("max_completion_tokens", "max_output_tokens"),
+    ("stop_sequences", "stop"),
+    ("stop", "stop_sequences"),
+    ("user", "metadata.user_id"),
+    ("metadata.user_id", "user"),
+    ("instructions", "system"),
+    ("system", "instructions"),
+    ("reasoning.effort", "reasoning_effort"),
+    ("reasoning_effort", "reasoning.effort"),
+    ("response_format", "text.format"),
+    ("text.format", "response_format"),
+    ("input_tokens", "prompt_tokens"),
+    ("prompt_tokens", "input_tokens"),
+    ("output_tokens", "completion_tokens"),
+    ("completion_tokens", "output_tokens"),
+    ("stop_reason", "finish_reason"),
+    ("finish_reason", "stop_reason"),
+}
+
+#: Response-side usage field names per dialect.
+USAGE_FIELDS: dict[Dialect, dict[str, str]] = {
+    "chat": {"input": "prompt_tokens", "output": "completion_tokens", "total": "total_tokens"},
+    "responses": {"input": "input_tokens", "output": "output_tokens", "total": "total_tokens"},
+    "messages": {"input": "input_tokens", "output": "output_tokens"},
+}
+
+#: Finish reason equivalences: OpenAI finish_reason <-> Anthropic stop_reason <-> Responses status.
+FINISH_REASONS: list[dict[str, str]] = [
+    {"chat": "stop", "messages": "end_turn", "responses": "completed"},
+    {"chat": "length", "messages": "max_tokens", "responses": "incomplete"},
+    {"chat": "tool_calls", "messages": "tool_use", "responses": "completed"},
+    {"chat": "stop", "messages": "stop_sequence", "responses": "completed"},
+]
+
+#: Event types of a stream, mapped between dialects (which event carries the same moment).
+STREAM_EVENT_EQUIVALENCES: list[dict[str, str]] = [
+    {"moment": "start", "chat": "chunk", "responses": "response.created", "messages": "message_start"},
+    {"moment": "text delta", "chat": "chunk", "responses": "response.output_text.delta", "messages": "content_block_delta"},
+    {"moment": "finish", "chat": "chunk", "responses": "response.completed", "messages": "message_delta"},
+    {"moment": "end", "chat": "[DONE]", "responses": "response.completed", "messages": "message_stop"},
+]
+
+
+def dotted(path: Iterable[str | int]) -> str:
+    """``["messages", 0, "content"]`` -> ``messages[0].content``."""
+    out = ""
+    for part in path:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += ("." if out else "") + str(part)
+    return out
+
+
+def generic_path(path: str) -> str:
+    """Replace list indexes with ``[]``: ``messages[0].content`` -> ``messages[].content``."""
+    return re.sub(r"\[\d+\]", "[]", path)
+
+
+def concept_of(dialect: Dialect, path: str) -> str | None:
+    gp = generic_path(path)
+    for row in REQUEST_EQUIVALENCES:
+        if gp in row.get(dialect, []):
+            return str(row["concept"])
+    return None
+
+
+def is_known_translation(src_path: str, dst_path: str, src_dialect: Dialect | None = None,
+                         dst_dialect: Dialect | None = None) -> bool:
+    """True when moving a value from ``src_path`` to ``dst_path`` is a faithful dialect translation."""
+    a, b = generic_path(src_path), generic_path(dst_path)
+    leaf_a, leaf_b = a.rsplit(".", 1)[-1], b.rsplit(".", 1)[-1]
+    if (a, b) in KNOWN_RENAMES or (leaf_a, leaf_b) in KNOWN_RENAMES:
+        return True
+    if src_dialect and dst_dialect:
+        for row in REQUEST_EQUIVALENCES:
+            if a in row.get(src_dialect, []) and b in row.get(dst_dialect, []):
+                return True
+    return False
+
+
+def canonical_json(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
