@@ -201,7 +201,8 @@ def requested_tool(dialect: Dialect, body: Mapping[str, Any]) -> str | None:
         if not isinstance(tool, dict):
             return None
         if isinstance(tool.get("function"), dict):
-            return tool["function"].get("name")
+            fname = tool["function"].get("name")
+            return fname if isinstance(fname, str) else None
         name = tool.get("name")
         return name if isinstance(name, str) else None
 

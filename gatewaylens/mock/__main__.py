@@ -1,0 +1,3 @@
+from gatewaylens.mock.cli import main
+
+main()
