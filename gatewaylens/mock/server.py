@@ -321,9 +321,10 @@ class MockApp:
         hdrs = {"content-type": "text/event-stream; charset=utf-8", "cache-control": "no-cache",
                 "x-request-id": f"req_gwl{uuid.uuid4().hex[:16]}", **headers}
         resp = web.StreamResponse(status=status, headers=hdrs)
-        frames: list[SSEFrame] = []
-        answer = MockAnswer(status=status, headers=hdrs, frames=frames, stream=True,
+        answer = MockAnswer(status=status, headers=hdrs, frames=[], stream=True,
                             scripted=step.describe() if step else None)
+        frames = answer.frames
+        assert frames is not None
         holder[0] = answer
         await resp.prepare(request)
         cut_after = step.cut_after if step else None
