@@ -276,6 +276,10 @@ REQUEST_EQUIVALENCES: list[dict[str, Any]] = [
      "messages": ["thinking.budget_tokens", "output_config.effort"]},
     {"concept": "structured output", "chat": ["response_format"], "responses": ["text.format"], "messages": ["output_format"]},
     {"concept": "metadata", "chat": ["metadata"], "responses": ["metadata"], "messages": ["metadata"]},
+    # Added for analyze: the conversation itself (Responses `input` may be a bare string).
+    {"concept": "conversation", "chat": ["messages", "messages[].content", "messages[].content[].text"],
+     "responses": ["input", "input[].content", "input[].content[].text"],
+     "messages": ["messages", "messages[].content", "messages[].content[].text"]},
 ]
 
 #: Rename pairs known to be a faithful translation (client path, upstream path), any dialect pair.
@@ -368,3 +372,76 @@ def is_known_translation(src_path: str, dst_path: str, src_dialect: Dialect | No
 
 def canonical_json(value: Any) -> str:
     return json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+
+
+# --------------------------------------------------------------------------------------------
+# Response-side equivalences and value equivalences (added for analyze; additive).
+# --------------------------------------------------------------------------------------------
+
+#: Response-side equivalences: where the same meaning lives in each dialect's answer body.
+RESPONSE_EQUIVALENCES: list[dict[str, Any]] = [
+    {"concept": "id", "chat": ["id"], "responses": ["id"], "messages": ["id"]},
+    {"concept": "model", "chat": ["model"], "responses": ["model"], "messages": ["model"]},
+    {"concept": "created", "chat": ["created"], "responses": ["created_at"], "messages": []},
+    {"concept": "text", "chat": ["choices[].message.content"],
+     "responses": ["output[].content[].text", "output_text"], "messages": ["content[].text"]},
+    {"concept": "tool call name", "chat": ["choices[].message.tool_calls[].function.name"],
+     "responses": ["output[].name"], "messages": ["content[].name"]},
+    {"concept": "tool call arguments", "chat": ["choices[].message.tool_calls[].function.arguments"],
+     "responses": ["output[].arguments"], "messages": ["content[].input"]},
+    {"concept": "tool call id", "chat": ["choices[].message.tool_calls[].id"],
+     "responses": ["output[].call_id"], "messages": ["content[].id"]},
+    {"concept": "finish reason", "chat": ["choices[].finish_reason"],
+     "responses": ["status", "incomplete_details.reason"], "messages": ["stop_reason"]},
+    {"concept": "input tokens", "chat": ["usage.prompt_tokens"], "responses": ["usage.input_tokens"],
+     "messages": ["usage.input_tokens"]},
+    {"concept": "output tokens", "chat": ["usage.completion_tokens"], "responses": ["usage.output_tokens"],
+     "messages": ["usage.output_tokens"]},
+    {"concept": "total tokens", "chat": ["usage.total_tokens"], "responses": ["usage.total_tokens"], "messages": []},
+    {"concept": "cached tokens", "chat": ["usage.prompt_tokens_details.cached_tokens"],
+     "responses": ["usage.input_tokens_details.cached_tokens"], "messages": ["usage.cache_read_input_tokens"]},
+    {"concept": "reasoning tokens", "chat": ["usage.completion_tokens_details.reasoning_tokens"],
+     "responses": ["usage.output_tokens_details.reasoning_tokens"], "messages": []},
+]
+
+
+def equivalent_concept(table: list[dict[str, Any]], src_dialect: Dialect | None, src_path: str,
+                       dst_dialect: Dialect | None, dst_path: str) -> str | None:
+    """The concept of an equivalence table row holding ``src_path`` (in ``src_dialect``) and
+    ``dst_path`` (in ``dst_dialect``), or None.  Paths are matched with list indexes generalised."""
+    if src_dialect is None or dst_dialect is None:
+        return None
+    a, b = generic_path(src_path), generic_path(dst_path)
+    for row in table:
+        if a in row.get(src_dialect, []) and b in row.get(dst_dialect, []):
+            return str(row["concept"])
+    return None
+
+
+def finish_reasons_equivalent(a_dialect: Dialect | None, a: Any, b_dialect: Dialect | None, b: Any) -> bool:
+    """True when two finish/stop reasons (or Responses statuses) mean the same end of a turn."""
+    if a == b:
+        return True
+    if not isinstance(a, str) or not isinstance(b, str) or a_dialect is None or b_dialect is None:
+        return False
+    return any(row.get(a_dialect) == a and row.get(b_dialect) == b for row in FINISH_REASONS)
+
+
+def tool_choice_mode(dialect: Dialect | None, value: Any) -> str | None:
+    """Dialect-neutral meaning of a tool choice: ``auto``, ``none``, ``required`` or ``tool:<name>``."""
+    if isinstance(value, str):
+        return {"auto": "auto", "none": "none", "required": "required", "any": "required"}.get(value)
+    if not isinstance(value, dict):
+        return None
+    kind = value.get("type")
+    if isinstance(value.get("function"), dict) and value["function"].get("name"):
+        return f"tool:{value['function']['name']}"
+    if kind in ("tool", "function") and isinstance(value.get("name"), str):
+        return f"tool:{value['name']}"
+    if kind == "any":
+        return "required"
+    if kind in ("auto", "none"):
+        return str(kind)
+    if kind == "allowed_tools":
+        return "required" if value.get("mode") == "required" else "auto"
+    return None

@@ -1,0 +1,471 @@
+"""Per-exchange analysis (request, response, stream, headers) and streaming access to a run directory."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from gatewaylens.analyze.models import Direction, ExchangeSummary, FindingRow, Severity, StreamSummary
+from gatewaylens.analyze.streams import compare_extracts, extract_body, extract_frames, parse_frames
+from gatewaylens.analyze.translate import Entry, Translator
+from gatewaylens.analyze.values import STRUCTURAL_STRINGS, excerpt
+from gatewaylens.capture.models import ClientResponse, Exchange, RunInfo
+from gatewaylens.dialects import Dialect, dialect_for_path, is_secret_name
+from gatewaylens.mock.models import RecordedExchange
+
+
+class BadInput(Exception):
+    """Input the analyzer cannot use; the message is one line naming the file and the field."""
+
+
+def one_line_error(exc: ValidationError) -> str:
+    errors = exc.errors()
+    if not errors:
+        return str(exc).splitlines()[0]
+    first = errors[0]
+    loc = ".".join(str(p) for p in first.get("loc", ())) or "(root)"
+    more = f" (+{len(errors) - 1} more)" if len(errors) > 1 else ""
+    return f"field {loc}: {first.get('msg', 'invalid')}{more}"
+
+
+# --------------------------------------------------------------------------------------------
+# Run directory access (streamed: memory does not grow with the number of exchanges).
+# --------------------------------------------------------------------------------------------
+
+
+def resolve_run_dir(arg: str | Path | None) -> Path:
+    """``RUN_DIR`` or ``output/latest`` (a symlink, or a file holding the run's path)."""
+    path = Path(arg) if arg else Path("output") / "latest"
+    if path.is_file() and path.name == "latest":
+        target = Path(path.read_text(encoding="utf-8").strip())
+        path = target if target.is_absolute() else path.parent / target
+    if not path.is_dir():
+        raise BadInput(f"{path}: run directory not found")
+    return path
+
+
+def load_run(run_dir: Path) -> RunInfo:
+    path = run_dir / "run.json"
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as e:
+        raise BadInput(f"{path}: cannot read ({e.strerror or e})") from None
+    try:
+        return RunInfo.model_validate_json(text)
+    except ValidationError as e:
+        raise BadInput(f"{path}: {one_line_error(e)}") from None
+
+
+def iter_exchanges(run_dir: Path, warnings: list[str]) -> Iterator[Exchange]:
+    """Exchanges of ``exchanges.jsonl`` one at a time.  An invalid *last* line (a write cut short
+    by a crash) is skipped with a warning; an invalid line elsewhere is bad input."""
+    path = run_dir / "exchanges.jsonl"
+    if not path.exists():
+        warnings.append(f"{path}: missing, no exchanges analyzed")
+        return
+    with path.open("r", encoding="utf-8", errors="surrogateescape") as fh:
+        lineno = 0
+        pending: tuple[int, str] | None = None
+        for raw in fh:
+            lineno += 1
+            if not raw.strip():
+                continue
+            if pending is not None:
+                ex = _parse_line(path, pending[0], pending[1], last=False, warnings=warnings)
+                if ex is not None:
+                    yield ex
+            pending = (lineno, raw)
+        if pending is not None:
+            last = _parse_line(path, pending[0], pending[1], last=True, warnings=warnings)
+            if last is not None:
+                yield last
+
+
+def _parse_line(path: Path, lineno: int, raw: str, *, last: bool, warnings: list[str]) -> Exchange | None:
+    try:
+        return Exchange.model_validate_json(raw)
+    except ValidationError as e:
+        if last:
+            warnings.append(f"{path}:{lineno}: invalid last line skipped (truncated write?): {one_line_error(e)}")
+            return None
+        raise BadInput(f"{path}:{lineno}: {one_line_error(e)}") from None
+
+
+def load_case_notes(run_dir: Path, run: RunInfo) -> dict[str, dict[str, Any]]:
+    """Case id -> {note, tags, body} from the run's corpus copy or its corpus path, when readable."""
+    candidates = [run_dir / "corpus.json"]
+    if run.corpus_path:
+        cp = Path(run.corpus_path)
+        candidates += [cp] if cp.is_absolute() else [cp, run_dir / cp]
+    for cand in candidates:
+        try:
+            data = json.loads(cand.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        cases = data.get("cases") if isinstance(data, dict) else data
+        if not isinstance(cases, list):
+            continue
+        out: dict[str, dict[str, Any]] = {}
+        for case in cases:
+            if isinstance(case, dict) and isinstance(case.get("id"), str):
+                out[case["id"]] = {"note": str(case.get("note") or ""), "tags": case.get("tags") or []}
+        return out
+    return {}
+
+
+# --------------------------------------------------------------------------------------------
+# One exchange.
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class ExchangeResult:
+    exchange: Exchange
+    findings: list[FindingRow]
+    summary: ExchangeSummary
+    fields: dict[str, str] = field(default_factory=dict)
+
+
+def upstream_dialect(rec: RecordedExchange) -> Dialect | None:
+    return rec.dialect or dialect_for_path(rec.path)
+
+
+def answer_index(ex: Exchange) -> int | None:
+    """The upstream call whose answer the client response derives from: the last successful one."""
+    if not ex.upstream_requests:
+        return None
+    for i in range(len(ex.upstream_requests) - 1, -1, -1):
+        if ex.upstream_requests[i].response.status < 400:
+            return i
+    return len(ex.upstream_requests) - 1
+
+
+def usage_requested(ex: Exchange) -> bool:
+    if ex.dialect != "chat":
+        return True
+    body = ex.client_request.body if ex.client_request else None
+    if not isinstance(body, dict):
+        return False
+    if not ex.stream:
+        return True
+    opts = body.get("stream_options")
+    return isinstance(opts, dict) and opts.get("include_usage") is True
+
+
+def analyze_exchange(ex: Exchange, *, include_kept: bool = False) -> ExchangeResult:
+    findings: list[FindingRow] = []
+    summary = ExchangeSummary(
+        id=ex.id, gateway=ex.gateway, case_id=ex.case_id, dialect=ex.dialect, stream=ex.stream,
+        upstream=ex.upstream, variant=ex.variant, status=ex.status,
+        client_status=ex.client_response.status if ex.client_response else None,
+        upstream_calls=len(ex.upstream_requests), outcome="translated",
+        error=f"{ex.error.kind}: {ex.error.message}" if ex.error else None,
+    )
+
+    def emit(direction: Direction, entries: list[Entry], upstream_index: int | None) -> None:
+        client_side_src = direction in ("request", "headers")
+        for e in entries:
+            if e.kind == "kept" and e.severity == "info" and not include_kept:
+                continue
+            if client_side_src:
+                path = e.src_path if e.src_path is not None else (e.dst_path or "")
+                other = e.dst_path
+            else:
+                path = e.dst_path if e.dst_path is not None else (e.src_path or "")
+                other = e.src_path
+            severity: Severity = e.severity
+            if ex.passthrough and direction == "request" and e.kind != "kept" and severity == "info":
+                severity = "warn"  # a passthrough route promises the body unchanged
+            findings.append(FindingRow(
+                gateway=ex.gateway, case_id=ex.case_id, dialect=ex.dialect, stream=ex.stream,
+                upstream=ex.upstream, direction=direction, kind=e.kind, path=path,
+                to_path=other if other != path else None, before=e.before, after=e.after,
+                severity=severity, message=e.message, exchange_id=ex.id, variant=ex.variant,
+                upstream_index=upstream_index, concept=e.concept,
+            ))
+
+    if ex.status == "unsupported":
+        summary.outcome = "unsupported"
+        return ExchangeResult(ex, findings, summary)
+    client_body = ex.client_request.body if ex.client_request else None
+    if ex.client_request is None:
+        summary.outcome = "capture_error"
+        summary.score = 0.0
+        return ExchangeResult(ex, findings, summary)
+
+    if not ex.upstream_requests:
+        cr = ex.client_response
+        if cr is not None and 400 <= cr.status < 500:
+            entries = rejected_entries(client_body, cr)
+            emit("request", entries, None)
+            summary.outcome = "rejected" if entries else "no_upstream_call"
+        else:
+            summary.outcome = "capture_error" if cr is None else "no_upstream_call"
+    else:
+        for i, rec in enumerate(ex.upstream_requests):
+            dst = upstream_dialect(rec)
+            if rec.body_is_json:
+                entries = Translator("request", ex.dialect, dst, include_kept=include_kept).compare(client_body, rec.body_json)
+            else:
+                entries = [Entry("changed", "", "", excerpt(client_body), excerpt(rec.body_text), "error",
+                                 "the upstream request body is not JSON")]
+            emit("request", entries, i)
+            emit("headers", compare_headers(ex.client_request.headers, rec.headers), i)
+        _response_side(ex, emit, summary)
+
+    summary.counts = _counts(findings)
+    summary.score = exchange_score(summary.outcome, findings)
+    result = ExchangeResult(ex, findings, summary)
+    result.fields = field_statuses(client_body, findings, summary)
+    return result
+
+
+def _response_side(ex: Exchange, emit: Any, summary: ExchangeSummary) -> None:
+    cr = ex.client_response
+    ai = answer_index(ex)
+    if cr is None or ai is None:
+        return
+    rec = ex.upstream_requests[ai]
+    ans = rec.response
+    up_dialect = upstream_dialect(rec)
+    client_stream = bool(cr.frames) or cr.stream
+    if ans.status != cr.status:
+        same_class = ans.status // 100 == cr.status // 100
+        emit("response", [Entry("changed", "(status)", "(status)", ans.status, cr.status, "info" if same_class else "warn",
+                                f"HTTP status {ans.status} from the upstream reached the client as {cr.status}")], ai)
+    if client_stream or ans.frames:
+        up_ex = (extract_frames(up_dialect, parse_frames((f.event, f.data, None) for f in ans.frames))
+                 if ans.frames is not None else extract_body(up_dialect, ans.body))
+        cl_ex = (extract_frames(ex.dialect, parse_frames((f.event, f.data, f.json_data) for f in cr.frames))
+                 if cr.frames is not None else extract_body(ex.dialect, cr.body))
+        entries, ss = compare_extracts(up_ex, cl_ex, client_stream=client_stream,
+                                       usage_requested=usage_requested(ex), upstream_cut=ans.cut)
+        emit("stream" if client_stream else "response", entries, ai)
+        if client_stream:
+            summary.stream_summary = ss
+        return
+    if isinstance(ans.body, dict | list) and isinstance(cr.body, dict | list):
+        emit("response", Translator("response", up_dialect, ex.dialect).compare(ans.body, cr.body), ai)
+    elif ans.body is not None and cr.body is None:
+        emit("response", [Entry("changed", "", "", excerpt(ans.body), excerpt(cr.text), "error",
+                                "the client response is not JSON")], ai)
+
+
+def _counts(findings: list[FindingRow]) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for f in findings:
+        if f.kind != "kept":
+            out[f.kind] = out.get(f.kind, 0) + 1
+        out[f"severity.{f.severity}"] = out.get(f"severity.{f.severity}", 0) + (0 if f.kind == "kept" and f.severity == "info" else 1)
+    return {k: v for k, v in sorted(out.items()) if v}
+
+
+#: Fidelity score weights (documented in the report and README).
+ERROR_WEIGHT = 25
+WARN_WEIGHT = 5
+REJECTED_SCORE = 50.0
+
+
+def exchange_score(outcome: str, findings: list[FindingRow]) -> float | None:
+    """0..100.  Translated: 100 - 25 per error - 5 per warn (distinct direction+path+kind, retries
+    counted once), floor 0.  Rejected with a field named: 50.  No upstream call / capture error: 0."""
+    if outcome == "unsupported":
+        return None
+    if outcome == "rejected":
+        return REJECTED_SCORE
+    if outcome in ("no_upstream_call", "capture_error"):
+        return 0.0
+    seen: set[tuple[str, str, str]] = set()
+    penalty = 0
+    for f in findings:
+        if f.severity == "info":
+            continue
+        key = (f.direction, f.path, f.kind)
+        if key in seen:
+            continue
+        seen.add(key)
+        penalty += ERROR_WEIGHT if f.severity == "error" else WARN_WEIGHT
+    return float(max(0, 100 - penalty))
+
+
+# --------------------------------------------------------------------------------------------
+# Field support: what happened to each client field (rows of the report's support matrix).
+# --------------------------------------------------------------------------------------------
+
+
+def field_rows(body: Any) -> list[str]:
+    """Top-level fields, and the keys of object-valued fields (``thinking.budget_tokens``)."""
+    rows: list[str] = []
+    if not isinstance(body, dict):
+        return rows
+    for k, v in body.items():
+        if isinstance(v, dict) and v:
+            rows.extend(f"{k}.{sub}" for sub in v)
+        else:
+            rows.append(k)
+    return rows
+
+
+def _under(path: str, root: str) -> bool:
+    return path == root or path.startswith(root + ".") or path.startswith(root + "[")
+
+
+def field_statuses(body: Any, findings: list[FindingRow], summary: ExchangeSummary) -> dict[str, str]:
+    rows = field_rows(body)
+    if summary.outcome in ("no_upstream_call", "capture_error", "rejected"):
+        rejected = {f.path for f in findings if f.kind == "rejected"}
+        code = f" {summary.client_status}" if summary.client_status else ""
+        out = {}
+        for r in rows:
+            if any(_under(r, p) or _under(p, r) for p in rejected):
+                out[r] = f"rejected{code}"
+            elif summary.outcome == "capture_error":
+                out[r] = "capture error"
+            else:
+                out[r] = f"no upstream call{code}"
+        return out
+    req = [f for f in findings if f.direction == "request" and (f.upstream_index or 0) == 0 and f.kind != "kept"]
+    out = {}
+    for r in rows:
+        exact = [f for f in req if f.path == r]
+        nested = [f for f in req if f.path != r and _under(f.path, r)]
+        status = "kept"
+        kinds = {f.kind for f in exact}
+        if "dropped" in kinds:
+            status = "omitted (default/null)" if all(f.severity == "info" for f in exact if f.kind == "dropped") else "dropped"
+        elif kinds & {"renamed", "moved"}:
+            f = next(f for f in exact if f.kind in ("renamed", "moved"))
+            status = f"{f.kind} to {f.to_path}"
+        elif "changed" in kinds:
+            status = "changed (equivalent)" if all(f.severity == "info" for f in exact) else "changed"
+        elif nested:
+            nk = {f.kind for f in nested}
+            if "dropped" in nk and any(f.severity != "info" for f in nested if f.kind == "dropped"):
+                status = "partly dropped"
+            elif nk - {"added"}:
+                status = "translated" if all(f.severity == "info" for f in nested) else "changed"
+        out[r] = status
+    return out
+
+
+# --------------------------------------------------------------------------------------------
+# Headers and rejections.
+# --------------------------------------------------------------------------------------------
+
+_TRANSPORT_HEADERS = frozenset({
+    "host", "content-length", "content-type", "accept", "accept-encoding", "connection", "user-agent",
+    "transfer-encoding", "keep-alive", "te", "upgrade", "via", "traceparent", "tracestate", "date", "expect",
+    "accept-language", "cache-control", "pragma",
+})
+_MEANINGFUL_ADDED = frozenset({"anthropic-version", "anthropic-beta", "openai-beta", "openai-organization", "openai-project"})
+_FP_RE = re.compile(r"fp=([0-9a-f]{8})")
+
+
+def _fp(value: str) -> str | None:
+    m = _FP_RE.search(value)
+    return m.group(1) if m else None
+
+
+def _transport(name: str) -> bool:
+    return name in _TRANSPORT_HEADERS or name.startswith(("x-forwarded-", "x-stainless-", "sec-", "x-real-ip"))
+
+
+def compare_headers(client: dict[str, str], upstream: dict[str, str]) -> list[Entry]:
+    """Credentials are compared only through their redaction fingerprints."""
+    out: list[Entry] = []
+    up_creds = {k: v for k, v in upstream.items() if is_secret_name(k) and _fp(v)}
+    cl_creds = {k: v for k, v in client.items() if is_secret_name(k) and _fp(v)}
+    used: set[str] = set()
+    for name, value in cl_creds.items():
+        fp = _fp(value)
+        same = [k for k, v in up_creds.items() if _fp(v) == fp]
+        if same:
+            target = name if name in same else same[0]
+            used.add(target)
+            kind = "kept" if target == name else "renamed"
+            out.append(Entry(kind, name, target, value, up_creds[target], "warn",
+                             "the client's credential was forwarded verbatim to the upstream"))
+        elif up_creds:
+            target = next(iter(up_creds))
+            used.add(target)
+            out.append(Entry("changed", name, target, value, up_creds[target], "info",
+                             "the gateway replaced the client's credential with its own"))
+        else:
+            out.append(Entry("dropped", name, None, value, None, "info", "no credential was sent upstream"))
+    for name, value in up_creds.items():
+        if name not in used and name not in cl_creds:
+            out.append(Entry("added", None, name, None, value, "info", "credential added by the gateway"))
+    for name, value in client.items():
+        if name in cl_creds or _transport(name) or is_secret_name(name):
+            continue
+        if name in upstream:
+            if upstream[name] == value:
+                out.append(Entry("kept", name, name, value, value, "info", "forwarded"))
+            else:
+                out.append(Entry("changed", name, name, value, upstream[name], "info", "header value rewritten"))
+        else:
+            sev: Severity = "warn" if name in ("anthropic-beta", "openai-beta") else "info"
+            out.append(Entry("dropped", name, None, value, None, sev, "header not forwarded upstream"))
+    for name, value in upstream.items():
+        if name in _MEANINGFUL_ADDED and name not in client:
+            out.append(Entry("added", None, name, None, value, "info", "header added by the gateway"))
+    return out
+
+
+_COMMON_KEYS = STRUCTURAL_STRINGS | {"model", "messages", "input", "stream", "content"}
+
+
+def error_message(cr: ClientResponse) -> str:
+    body = cr.body
+    if isinstance(body, dict):
+        err = body.get("error")
+        if isinstance(err, dict) and isinstance(err.get("message"), str):
+            return str(err["message"])
+        if isinstance(err, str):
+            return err
+        for key in ("message", "detail", "msg"):
+            if isinstance(body.get(key), str):
+                return str(body[key])
+        return json.dumps(body, ensure_ascii=False)[:2000]
+    return (cr.text or "")[:2000]
+
+
+def rejected_entries(body: Any, cr: ClientResponse) -> list[Entry]:
+    """Client fields named in a 4xx answered without any upstream call."""
+    message = error_message(cr)
+    if not message or not isinstance(body, dict):
+        return []
+    out: list[Entry] = []
+    seen: set[str] = set()
+
+    def named(key: str) -> bool:
+        return re.search(rf"(?<![A-Za-z0-9_]){re.escape(key)}(?![A-Za-z0-9_])", message) is not None
+
+    def visit(value: Any, path: str, depth: int) -> None:
+        if depth > 3:
+            return
+        if isinstance(value, dict):
+            for k, v in value.items():
+                p = f"{path}.{k}" if path else k
+                generic = re.sub(r"\[\d+\]", "[]", p)
+                if generic not in seen and (depth == 0 or (len(k) >= 4 and k.lower() not in _COMMON_KEYS)) and named(k):
+                    seen.add(generic)
+                    out.append(Entry("rejected", p, None, v if not isinstance(v, dict | list) else excerpt(v, 120), None,
+                                     "warn", f"gateway answered {cr.status} without calling upstream: {excerpt(message, 160)}"))
+                visit(v, p, depth + 1)
+        elif isinstance(value, list):
+            for i, v in enumerate(value[:50]):
+                visit(v, f"{path}[{i}]", depth + 1)
+
+    visit(body, "", 0)
+    return out
+
+
+def stream_summary_of(result: ExchangeResult) -> StreamSummary | None:
+    return result.summary.stream_summary

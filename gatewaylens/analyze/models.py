@@ -1,0 +1,237 @@
+"""File formats of the analyze stage, each defined once: findings, verdicts and fixtures.
+
+``findings.json`` (:class:`FindingsFile`) is the stable machine-readable output; ``analyze --schema``
+prints its JSON Schema.  Path conventions of a :class:`Finding`:
+
+* ``path`` is the client-side dotted path with list indexes (``messages[0].content``,
+  ``usage.total_tokens``): in the client request for ``direction`` ``request``/``headers``, in the
+  client response for ``response``/``stream``.  When the value has no client-side place (a field
+  the gateway added upstream, or an upstream answer field the client never saw) it is the
+  upstream-side path.
+* ``to_path`` is the other (upstream) side's path: where a renamed/moved value went, where a
+  changed value sits, where an added field appeared.
+* ``before`` is the value before it went through the gateway (client request on the way up, the
+  mock's answer on the way back), ``after`` the value after it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from gatewaylens.capture.models import RunInfo
+from gatewaylens.dialects import Dialect, UpstreamKind
+
+Direction = Literal["request", "response", "stream", "headers"]
+Kind = Literal["kept", "renamed", "moved", "changed", "dropped", "added", "rejected"]
+Severity = Literal["info", "warn", "error"]
+
+KINDS: tuple[Kind, ...] = ("kept", "renamed", "moved", "changed", "dropped", "added", "rejected")
+SEVERITIES: tuple[Severity, ...] = ("info", "warn", "error")
+FINDINGS_FORMAT_VERSION = 1
+FIXTURE_FORMAT_VERSION = 1
+
+
+class Finding(BaseModel):
+    """What a gateway did to one field of one exchange, on one side."""
+
+    gateway: str
+    case_id: str
+    dialect: Dialect = Field(description="the client's dialect")
+    stream: bool
+    upstream: UpstreamKind = Field(description="the upstream provider shape the exchange targeted")
+    direction: Direction
+    kind: Kind
+    path: str = Field(description="client-side dotted path (upstream path when there is no client-side place)")
+    to_path: str | None = Field(None, description="the upstream side's path for renames, moves, changes, additions")
+    before: Any | None = Field(None, description="value before the gateway (client request / mock answer)")
+    after: Any | None = Field(None, description="value after the gateway (upstream request / client response)")
+    severity: Severity
+    message: str
+    exchange_id: str = ""
+    variant: str = ""
+    upstream_index: int | None = Field(None, description="index of the upstream call (retries make several)")
+    concept: str | None = Field(None, description="dialect equivalence concept, when the table knows the field")
+
+
+@dataclass(slots=True)
+class FindingRow:
+    """In-memory form of a :class:`Finding` (same fields, same order) used on the hot path: a slots
+    dataclass costs a microsecond where a pydantic model costs ten.  Written rows are validated
+    by :class:`FindingsFile` when the file is read back; a test keeps both field lists equal."""
+
+    gateway: str
+    case_id: str
+    dialect: Dialect
+    stream: bool
+    upstream: UpstreamKind
+    direction: Direction
+    kind: Kind
+    path: str
+    to_path: str | None
+    before: Any
+    after: Any
+    severity: Severity
+    message: str
+    exchange_id: str = ""
+    variant: str = ""
+    upstream_index: int | None = None
+    concept: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in self.__slots__}
+
+    def to_model(self) -> Finding:
+        return Finding(**self.as_dict())
+
+
+class StreamSummary(BaseModel):
+    """Both sides of one streamed exchange, reduced to what a reader compares."""
+
+    upstream_dialect: Dialect | None = None
+    upstream_frames: int = 0
+    client_frames: int = 0
+    upstream_text_chars: int = 0
+    client_text_chars: int = 0
+    text_equal: bool = False
+    upstream_usage: dict[str, int] | None = None
+    client_usage: dict[str, int] | None = None
+    usage_equal: bool = False
+    upstream_finish: str | None = None
+    client_finish: str | None = None
+    finish_mapped: bool = False
+    terminal: bool = Field(False, description="the client stream ends with its dialect's terminal marker")
+    upstream_cut: bool = False
+    upstream_event_types: list[str] = Field(default_factory=list)
+    client_event_types: list[str] = Field(default_factory=list)
+
+
+class ExchangeSummary(BaseModel):
+    """One line per exchange in findings.json: outcome and score, without the findings."""
+
+    id: str
+    gateway: str
+    case_id: str
+    dialect: Dialect
+    stream: bool
+    upstream: UpstreamKind
+    variant: str = ""
+    status: Literal["ok", "error", "unsupported"]
+    client_status: int | None = None
+    upstream_calls: int = 0
+    outcome: Literal["translated", "rejected", "no_upstream_call", "capture_error", "unsupported"]
+    score: float | None = Field(None, description="exchange fidelity 0..100; None for unsupported")
+    counts: dict[str, int] = Field(default_factory=dict, description="findings per kind (kept excluded)")
+    error: str | None = None
+    stream_summary: StreamSummary | None = None
+
+
+class GatewayScore(BaseModel):
+    gateway: str
+    exchanges: int = 0
+    translated: int = 0
+    rejected: int = 0
+    no_upstream_call: int = 0
+    capture_errors: int = 0
+    unsupported: int = 0
+    client_non_2xx: int = 0
+    findings: dict[str, int] = Field(default_factory=dict, description="per kind, kept excluded")
+    severities: dict[str, int] = Field(default_factory=dict)
+    fidelity: float | None = Field(None, description="mean exchange score, 0..100 (see README)")
+
+
+class AnalyzerInfo(BaseModel):
+    version: int = FINDINGS_FORMAT_VERSION
+    tool_version: str
+    include_kept: bool
+    exchanges: int
+    skipped_lines: int = 0
+    warnings: list[str] = Field(default_factory=list)
+
+
+class FindingsFile(BaseModel):
+    """``findings.json``."""
+
+    run: RunInfo
+    analyzer: AnalyzerInfo
+    findings: list[Finding]
+    exchanges: list[ExchangeSummary] = Field(default_factory=list)
+    scores: list[GatewayScore] = Field(default_factory=list)
+
+
+# --------------------------------------------------------------------------------------------
+# Verdicts: what an AI reviewer returns for one case (the prompt embeds this schema).
+# --------------------------------------------------------------------------------------------
+
+
+class VerdictIssue(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    path: str = Field(description="dotted path of the field concerned, as in the findings")
+    severity: Severity
+    comment: str = Field(min_length=1, description="what is wrong and why it matters, one or two sentences")
+    finding: Literal["agree", "disagree", "new"] = Field(
+        description="agree/disagree with a deterministic finding on this path, or a new issue it missed"
+    )
+
+
+class GatewayVerdict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    gateway: str
+    upstream: UpstreamKind | None = Field(None, description="the upstream kind judged; null: all of them")
+    verdict: Literal["faithful", "acceptable", "lossy", "broken"]
+    summary: str = Field(min_length=1, description="one paragraph")
+    issues: list[VerdictIssue] = Field(default_factory=list)
+
+
+class Verdict(BaseModel):
+    """An AI reviewer's judgement of one case across gateways."""
+
+    model_config = ConfigDict(extra="forbid")
+    case_id: str
+    reviewer: str = Field("", description="who or what reviewed (model name)")
+    gateways: list[GatewayVerdict] = Field(min_length=1)
+
+
+# --------------------------------------------------------------------------------------------
+# Fixtures: one normalized translation map per (gateway, case, upstream, variant).
+# --------------------------------------------------------------------------------------------
+
+
+class FixtureEntry(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    direction: Direction
+    kind: Kind
+    path: str
+    to_path: str | None = None
+    before: Any | None = None
+    after: Any | None = None
+    severity: Severity
+    upstream_index: int | None = None
+
+
+class FixtureOutcome(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    status: Literal["ok", "error", "unsupported"]
+    outcome: Literal["translated", "rejected", "no_upstream_call", "capture_error", "unsupported"]
+    client_status: int | None = None
+    upstream_calls: int = 0
+
+
+class Fixture(BaseModel):
+    """A normalized, diff-friendly translation map with volatile values masked."""
+
+    model_config = ConfigDict(extra="forbid")
+    fixture_version: int = FIXTURE_FORMAT_VERSION
+    gateway: str
+    case_id: str
+    dialect: Dialect
+    stream: bool
+    upstream: UpstreamKind
+    variant: str = ""
+    outcome: FixtureOutcome
+    translation: list[FixtureEntry]
+
+    def key(self) -> tuple[str, str, str, str]:
+        return (self.gateway, self.case_id, self.upstream, self.variant)

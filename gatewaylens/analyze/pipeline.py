@@ -1,0 +1,210 @@
+"""``analyze RUN_DIR``: findings.json, report.md and prompts/, streamed from exchanges.jsonl.
+
+Outputs are written to temporary names and moved into place at the end, so bad input found half-way
+(exit 2) never leaves a half-written report behind.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TextIO
+
+from pydantic import ValidationError
+
+from gatewaylens.analyze.engine import (
+    BadInput,
+    analyze_exchange,
+    iter_exchanges,
+    load_case_notes,
+    load_run,
+    one_line_error,
+)
+from gatewaylens.analyze.models import AnalyzerInfo, FindingsFile, GatewayScore, Verdict
+from gatewaylens.analyze.prompts import PromptWriter
+from gatewaylens.analyze.report import Aggregator, baseline_diff, finding_key, render_report
+from gatewaylens.capture.models import RunInfo
+
+try:
+    from importlib.metadata import version as _pkg_version
+
+    TOOL_VERSION = _pkg_version("gatewaylens")
+except Exception:  # pragma: no cover - not installed as a distribution
+    TOOL_VERSION = "0"
+
+
+@dataclass
+class AnalysisResult:
+    run_dir: Path
+    findings_path: Path
+    report_path: Path
+    prompts_dir: Path
+    exchanges: int
+    findings: int
+    scores: list[GatewayScore]
+    warnings: list[str] = field(default_factory=list)
+    verdict_errors: list[str] = field(default_factory=list)
+    verdicts: int = 0
+    baseline: dict[str, Any] | None = None
+    seconds: float = 0.0
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "run_dir": str(self.run_dir), "report": str(self.report_path), "findings": str(self.findings_path),
+            "prompts": str(self.prompts_dir), "exchanges": self.exchanges, "finding_count": self.findings,
+            "seconds": round(self.seconds, 3),
+            "exchanges_per_second": round(self.exchanges / self.seconds, 1) if self.seconds > 0 else None,
+            "gateways": [s.model_dump() for s in self.scores], "warnings": self.warnings,
+            "verdict_errors": self.verdict_errors, "verdicts": self.verdicts,
+            "baseline": None if self.baseline is None else {k: self.baseline[k] for k in ("run_id", "appeared", "disappeared")},
+        }
+
+
+class FindingsWriter:
+    """Writes findings.json without holding the findings: header, streamed rows, then the tail."""
+
+    def __init__(self, path: Path, run: RunInfo) -> None:
+        self.path = path
+        self.tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        self.tmp_ex = path.with_name(f".{path.name}.{os.getpid()}.exchanges.tmp")
+        self.fh: TextIO = self.tmp.open("w", encoding="utf-8")
+        self.ex_fh: TextIO = self.tmp_ex.open("w", encoding="utf-8")
+        self.fh.write('{"run": ' + run.model_dump_json() + ',\n"findings": [')
+        self.count = 0
+        self.ex_count = 0
+
+    def add(self, rows: list[Any], summary_json: str) -> None:
+        fh = self.fh
+        for row in rows:
+            fh.write(",\n" if self.count else "\n")
+            fh.write(json.dumps(row.as_dict(), ensure_ascii=False, separators=(",", ":")))
+            self.count += 1
+        self.ex_fh.write((",\n" if self.ex_count else "\n") + summary_json)
+        self.ex_count += 1
+
+    def close(self, analyzer: AnalyzerInfo, scores: list[GatewayScore]) -> None:
+        self.ex_fh.close()
+        self.fh.write('\n],\n"exchanges": [')
+        with self.tmp_ex.open("r", encoding="utf-8") as src:
+            shutil.copyfileobj(src, self.fh)
+        self.fh.write('\n],\n"scores": ' + json.dumps([s.model_dump() for s in scores], ensure_ascii=False))
+        self.fh.write(',\n"analyzer": ' + analyzer.model_dump_json() + "\n}\n")
+        self.fh.close()
+        self.tmp_ex.unlink(missing_ok=True)
+        os.replace(self.tmp, self.path)
+
+    def abort(self) -> None:
+        for fh in (self.fh, self.ex_fh):
+            if not fh.closed:
+                fh.close()
+        self.tmp.unlink(missing_ok=True)
+        self.tmp_ex.unlink(missing_ok=True)
+
+
+def load_verdicts(vdir: Path) -> tuple[dict[str, list[Verdict]], list[str]]:
+    """Valid verdict files by case; one line per bad file (it is skipped, the rest still merge)."""
+    if not vdir.is_dir():
+        raise BadInput(f"{vdir}: verdicts directory not found")
+    out: dict[str, list[Verdict]] = {}
+    errors: list[str] = []
+    for path in sorted(vdir.glob("*.json")):
+        try:
+            v = Verdict.model_validate_json(path.read_text(encoding="utf-8"))
+        except ValidationError as e:
+            errors.append(f"{path}: {one_line_error(e)}")
+            continue
+        except (OSError, UnicodeDecodeError) as e:
+            errors.append(f"{path}: cannot read ({e})")
+            continue
+        out.setdefault(v.case_id, []).append(v)
+    return out, errors
+
+
+def load_findings_file(path: Path) -> FindingsFile:
+    try:
+        return FindingsFile.model_validate_json(path.read_text(encoding="utf-8"))
+    except OSError as e:
+        raise BadInput(f"{path}: cannot read ({e.strerror or e})") from None
+    except ValidationError as e:
+        raise BadInput(f"{path}: {one_line_error(e)}") from None
+
+
+def baseline_keys(other: Path) -> tuple[str, set[tuple[str, ...]], list[str]]:
+    """Finding keys of another run: from its findings.json, else by analysing it in memory."""
+    run_dir = other
+    if not run_dir.is_dir():
+        raise BadInput(f"{run_dir}: baseline run directory not found")
+    fpath = run_dir / "findings.json"
+    if fpath.exists():
+        ff = load_findings_file(fpath)
+        keys = {finding_key(f) for f in ff.findings if not (f.kind == "kept" and f.severity == "info")}  # type: ignore[arg-type]
+        return ff.run.id, keys, []
+    run = load_run(run_dir)
+    warnings: list[str] = []
+    agg = Aggregator(track_keys=True)
+    for ex in iter_exchanges(run_dir, warnings):
+        agg.add(analyze_exchange(ex))
+    return run.id, agg.keys, warnings
+
+
+def analyze_run(run_dir: Path, *, include_kept: bool = False, verdicts_dir: Path | None = None,
+                baseline_dir: Path | None = None) -> AnalysisResult:
+    started = time.perf_counter()
+    run = load_run(run_dir)
+    verdicts: dict[str, list[Verdict]] = {}
+    verdict_errors: list[str] = []
+    if verdicts_dir is not None:
+        verdicts, verdict_errors = load_verdicts(verdicts_dir)
+    baseline_info: tuple[str, set[tuple[str, ...]], list[str]] | None = None
+    if baseline_dir is not None:
+        baseline_info = baseline_keys(baseline_dir)
+    notes = load_case_notes(run_dir, run)
+    warnings: list[str] = []
+    if not notes:
+        warnings.append("corpus not found (run.json corpus_path / corpus.json in the run): case notes omitted")
+    findings_path = run_dir / "findings.json"
+    report_path = run_dir / "report.md"
+    prompts_dir = run_dir / "prompts"
+    tmp_prompts = run_dir / f".prompts.{os.getpid()}.tmp"
+    shutil.rmtree(tmp_prompts, ignore_errors=True)
+    writer = FindingsWriter(findings_path, run)
+    prompts = PromptWriter(tmp_prompts, notes)
+    agg = Aggregator(track_keys=baseline_info is not None)
+    exchanges = 0
+    try:
+        for ex in iter_exchanges(run_dir, warnings):
+            result = analyze_exchange(ex, include_kept=include_kept)
+            writer.add(result.findings, result.summary.model_dump_json())
+            agg.add(result)
+            prompts.add(result)
+            exchanges += 1
+    except BaseException:
+        writer.abort()
+        shutil.rmtree(tmp_prompts, ignore_errors=True)
+        raise
+    baseline = None
+    if baseline_info is not None:
+        baseline = baseline_diff(agg.keys, baseline_info[1])
+        baseline["run_id"] = baseline_info[0]
+        warnings.extend(f"baseline: {w}" for w in baseline_info[2])
+    report = render_report(agg, run, notes=notes, verdicts=verdicts, verdict_errors=verdict_errors,
+                           baseline=baseline, warnings=warnings, include_kept=include_kept)
+    scores = agg.finish_scores()
+    writer.close(AnalyzerInfo(tool_version=TOOL_VERSION, include_kept=include_kept, exchanges=exchanges,
+                              skipped_lines=sum(1 for w in warnings if "invalid last line" in w), warnings=warnings), scores)
+    prompts.finish()
+    shutil.rmtree(prompts_dir, ignore_errors=True)
+    os.replace(tmp_prompts, prompts_dir)
+    tmp_report = report_path.with_name(f".report.md.{os.getpid()}.tmp")
+    tmp_report.write_text(report, encoding="utf-8")
+    os.replace(tmp_report, report_path)
+    return AnalysisResult(
+        run_dir=run_dir, findings_path=findings_path, report_path=report_path, prompts_dir=prompts_dir,
+        exchanges=exchanges, findings=writer.count, scores=scores, warnings=warnings,
+        verdict_errors=verdict_errors, verdicts=sum(len(v) for v in verdicts.values()), baseline=baseline,
+        seconds=time.perf_counter() - started,
+    )

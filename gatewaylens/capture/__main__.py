@@ -1,0 +1,3 @@
+from gatewaylens.capture.cli import main
+
+main()

@@ -1,0 +1,52 @@
+"""Helpers shared by the Go gateways (GoModel, Bifrost): where their binaries live, which version.
+
+``scripts/install-go-gateways.sh`` installs each binary into :data:`~gatewaylens.capture.launch.GO_BIN`
+and writes a stamp file ``<binary>.version`` next to it holding the pinned version it built, so the
+script can skip work that is already done and a launcher can report the version without running
+the binary.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+from gatewaylens.capture.launch import GO_BIN
+
+INSTALL_SCRIPT = "scripts/install-go-gateways.sh"
+
+
+def go_binary(name: str) -> Path:
+    return GO_BIN / name
+
+
+def stamped_version(name: str) -> str | None:
+    """The version the install script recorded for ``name``, or None when it is not installed."""
+    stamp = GO_BIN / f"{name}.version"
+    binary = GO_BIN / name
+    if not binary.exists() or not stamp.exists():
+        return None
+    text = stamp.read_text(encoding="utf-8").strip()
+    return text or None
+
+
+def missing_reason(name: str, title: str, pinned: str, why_not_here: str) -> str | None:
+    """None when the pinned binary is installed, else one line saying why it cannot be launched."""
+    binary = go_binary(name)
+    if not binary.exists():
+        return f"{title} not built: run {INSTALL_SCRIPT} ({why_not_here})"
+    got = stamped_version(name)
+    if got != pinned:
+        return f"{title} at {binary} is {got or 'of unknown version'}, not the pinned {pinned}: run {INSTALL_SCRIPT}"
+    return None
+
+
+def binary_reports(binary: Path, *args: str, timeout_s: float = 10.0) -> str:
+    """First line a binary prints for ``args`` (e.g. ``-version``), empty when it cannot run."""
+    try:
+        out = subprocess.run([str(binary), *args], capture_output=True, timeout=timeout_s, check=False,
+                             stdin=subprocess.DEVNULL)
+    except (OSError, subprocess.TimeoutExpired):
+        return ""
+    text = (out.stdout or out.stderr).decode(errors="replace").strip()
+    return text.splitlines()[0] if text else ""

@@ -1,0 +1,152 @@
+"""Bifrost (maximhq/bifrost), its HTTP transport ``bifrost-http``.
+
+What the transport serves: the unified OpenAI-shaped API (``/v1/chat/completions``,
+``/v1/responses``) where the model is ``provider/model``, and drop-in integrations that accept a
+provider's native shape, e.g. ``/anthropic/v1/messages`` (Anthropic Messages, converted to
+Bifrost's Responses form and sent to whichever provider the model names) and, since transport
+v1.4.12, ``/anthropic_passthrough/...`` which forwards the body untranslated to Anthropic.
+
+Configuration: ``config.json`` in ``-app-dir`` with ``config_store`` disabled (file mode, no UI
+database); each provider has ``keys`` (``env.VAR`` references, so no secret is written) and
+``network_config.base_url`` *without* ``/v1`` (the provider appends ``/v1/chat/completions``,
+``/v1/responses``, ``/v1/messages``).  Bifrost downloads a model-pricing datasheet at start; the
+generated config points ``framework.pricing.pricing_url`` at a closed loopback port so it stays
+offline.  It binds ``-host 127.0.0.1`` (its default is localhost).
+
+Installing: ``go install github.com/maximhq/bifrost/transports/bifrost-http@v1.6.6`` cannot work
+as is: ``main.go`` embeds a ``ui/`` directory (``//go:embed all:ui``) that the published module does
+not contain, so the installer copies the module from the module cache, adds a one-file UI stub
+and builds that.  On this build machine the Go module proxy refuses every
+``github.com/maximhq/bifrost/*`` version (403), so the binary cannot be built here.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from gatewaylens.capture.gateways._go import binary_reports, go_binary, missing_reason, stamped_version
+from gatewaylens.capture.launch import LaunchContext, Launched, Launcher, LaunchError
+from gatewaylens.capture.models import GatewayProfile, Route
+
+NAME = "bifrost"
+BINARY = "bifrost-http"
+#: Transport release pinned (tag ``transports/v1.6.6``, 2026-07-24: core v1.7.4, framework v1.5.4).
+#: The newest v1 line: transports v2.x tags cannot be fetched by ``go install`` because the
+#: module path has no ``/v2`` suffix.
+PINNED_VERSION = "v1.6.6"
+#: Named in the v1.6.6 release notes ("maximhq/bifrost:v1.6.6"); not pulled here.
+IMAGE = "maximhq/bifrost:v1.6.6"
+
+CLIENT_KEY = "sk-gwlens-client-bifrost-1a2b3c4d"
+UPSTREAM_OPENAI_KEY = "sk-gwlens-upstream-openai-bifrost-5e6f7a"
+UPSTREAM_ANTHROPIC_KEY = "sk-ant-gwlens-upstream-bifrost-8b9c0d"
+
+OPENAI_MODELS = ["gpt-4o-mini", "gpt-4.1", "o4-mini", "gwl-mock-model"]
+ANTHROPIC_MODELS = ["claude-3-5-haiku-latest", "claude-sonnet-4-5"]
+OPENAI_MODEL = "openai/gpt-4o-mini"
+ANTHROPIC_MODEL = "anthropic/claude-3-5-haiku-latest"
+
+#: Where Bifrost would fetch its pricing datasheet: a closed loopback port (discard), so the
+#: download fails at once and nothing leaves the machine.
+OFFLINE_PRICING_URL = "http://127.0.0.1:9/gatewaylens-offline/pricing.json"
+
+WHY_NOT_INSTALLABLE = ("the Go module proxy on the gatewaylens build machine refuses github.com/maximhq/bifrost/* "
+                       "(403 for transports v1.3.0, v1.5.3, v1.6.6 and core v1.5.11, v1.6.2, v1.15.2)")
+
+
+def bifrost_config(channel_url: str) -> dict[str, Any]:
+    """Bifrost's ``config.json`` pointing the OpenAI and Anthropic providers at one mock channel."""
+    base = channel_url.rstrip("/")
+
+    def provider(kind: str, env_var: str, models: list[str]) -> dict[str, Any]:
+        return {
+            "keys": [{"name": f"gwlens-{kind}", "value": f"env.{env_var}", "models": models, "weight": 1.0}],
+            "network_config": {"base_url": base, "default_request_timeout_in_seconds": 60, "max_retries": 0},
+        }
+
+    return {
+        "client": {"drop_excess_requests": False, "enable_logging": False, "allow_direct_keys": False},
+        "providers": {
+            "openai": provider("openai", "GWLENS_UPSTREAM_OPENAI_KEY", OPENAI_MODELS),
+            "anthropic": provider("anthropic", "GWLENS_UPSTREAM_ANTHROPIC_KEY", ANTHROPIC_MODELS),
+        },
+        # File mode: no config database, no log database, no UI state.
+        "config_store": {"enabled": False},
+        "logs_store": {"enabled": False},
+        "framework": {"pricing": {"pricing_url": OFFLINE_PRICING_URL, "pricing_sync_interval": 86400}},
+    }
+
+
+def bifrost_env() -> dict[str, str]:
+    return {
+        "GWLENS_UPSTREAM_OPENAI_KEY": UPSTREAM_OPENAI_KEY,
+        "GWLENS_UPSTREAM_ANTHROPIC_KEY": UPSTREAM_ANTHROPIC_KEY,
+    }
+
+
+def write_config(app_dir: Path, channel_url: str) -> Path:
+    app_dir.mkdir(parents=True, exist_ok=True)
+    path = app_dir / "config.json"
+    path.write_text(json.dumps(bifrost_config(channel_url), indent=2) + "\n", encoding="utf-8")
+    return path
+
+
+PROFILE = GatewayProfile(
+    name=NAME,
+    title="Bifrost",
+    homepage="https://github.com/maximhq/bifrost",
+    base_url="http://127.0.0.1:8080",
+    routes=[
+        Route(dialect="chat", upstream="openai", path="/v1/chat/completions", model=OPENAI_MODEL),
+        Route(dialect="chat", upstream="anthropic", path="/v1/chat/completions", model=ANTHROPIC_MODEL),
+        Route(dialect="responses", upstream="openai", path="/v1/responses", model=OPENAI_MODEL),
+        Route(dialect="responses", upstream="anthropic", path="/v1/responses", model=ANTHROPIC_MODEL),
+        # The Anthropic drop-in integration routes by the provider prefix of the model.
+        Route(dialect="messages", upstream="openai", path="/anthropic/v1/messages", model=OPENAI_MODEL),
+        Route(dialect="messages", upstream="anthropic", path="/anthropic/v1/messages", model=ANTHROPIC_MODEL),
+        Route(dialect="messages", upstream="anthropic", path="/anthropic_passthrough/v1/messages", passthrough=True,
+              variant="passthrough"),
+    ],
+    unsupported=[],
+    client_headers={"Authorization": f"Bearer {CLIENT_KEY}"},
+    image=IMAGE,
+    install=f"scripts/install-go-gateways.sh bifrost (transports {PINNED_VERSION})",
+    launcher=NAME,
+    version=PINNED_VERSION,
+    notes="Not buildable on the gatewaylens build machine: the Go module proxy there refuses "
+          "github.com/maximhq/bifrost/* (403). Model names are provider/model. Provider retries disabled "
+          "(max_retries 0) so one client request maps to one upstream call unless Bifrost adds its own.",
+)
+
+PROFILES: list[GatewayProfile] = [PROFILE]
+
+
+class BifrostLauncher(Launcher):
+    """Runs ``bifrost-http`` from ``.gateways/bin`` with ``-app-dir`` in its private workdir."""
+
+    name = NAME
+    ready_timeout_s = 90.0
+
+    def available(self) -> str | None:
+        return missing_reason(BINARY, "Bifrost", PINNED_VERSION, WHY_NOT_INSTALLABLE)
+
+    def version(self) -> str | None:
+        return stamped_version(BINARY) or binary_reports(go_binary(BINARY), "-version") or None
+
+    async def start(self, ctx: LaunchContext) -> Launched:
+        reason = self.available()
+        if reason:
+            raise LaunchError(reason)
+        app_dir = ctx.workdir / "app"
+        write_config(app_dir, ctx.channel_url)
+        cmd = [str(go_binary(BINARY)), "-host", "127.0.0.1", "-port", str(ctx.port), "-app-dir", str(app_dir),
+               "-log-level", "info", "-log-style", "json"]
+        self.spawn(cmd, ctx, env=bifrost_env(), cwd=ctx.workdir)
+        base_url = f"http://127.0.0.1:{ctx.port}"
+        await self.wait_ready(f"{base_url}/health")
+        return Launched(base_url=base_url, version=stamped_version(BINARY), log_path=self.log_path)
+
+
+LAUNCHERS: list[type[Launcher]] = [BifrostLauncher]

@@ -1,0 +1,993 @@
+"""The capture engine: every case through every selected gateway, read back from the mock.
+
+Design (see also the README's capture section):
+
+* One asyncio worker per gateway, gateways concurrently; within a gateway one request at a time,
+  so every record on the gateway's mock channel ``/ch/<gateway>`` between two exchanges belongs
+  to the exchange in between.  Each worker reads only its own channel with ``since=<seq>``; the
+  mock assigns ``seq`` when a record is complete, so a ``since`` reader never misses one.
+* Before each exchange the worker posts the case's script with ``mode: "replace"`` (an empty step
+  list when the case has none).  That clears whatever an earlier case left queued (a scripted 500
+  the gateway never consumed) without ``/__mock/reset``, which would also delete the channel's
+  records that a user may be inspecting.
+* After the client response (or error) the worker polls the channel until no new record has
+  arrived for ``settle`` seconds (bounded by ``settle_max``): every upstream call of the exchange,
+  retries included, in order.  Records that show up only after that (a gateway still retrying
+  after the client timed out) are found by the next exchange's pre-check and discarded with a
+  note, never attributed to the wrong exchange.
+* The mock's ``instance`` id is checked on every control call; a change (or ``last_seq`` going
+  backwards) means the mock restarted: the affected exchange is marked ``mock_lost`` with no
+  records attributed, and the channel is re-synced.  A mock that cannot be reached fails that
+  gateway's worker fast.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ipaddress
+import json
+import shutil
+import signal
+import statistics
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from fnmatch import fnmatchcase
+from pathlib import Path
+from typing import Any, TextIO
+from urllib.parse import parse_qsl, urlsplit, urlunsplit
+
+import httpx
+from httpx_sse._decoders import SSEDecoder
+from pydantic import ValidationError
+
+from gatewaylens import __version__
+from gatewaylens.capture.corpus import InputError, LoadedCorpus, one_line
+from gatewaylens.capture.launch import LaunchContext, Launcher, LaunchError, free_port, make_workdir
+from gatewaylens.capture.models import (
+    Case,
+    ClientFrame,
+    ClientRequest,
+    ClientResponse,
+    Exchange,
+    ExchangeError,
+    GatewayInfo,
+    GatewayProfile,
+    Route,
+    RunInfo,
+    Timings,
+)
+from gatewaylens.capture.rundir import (
+    ExchangeWriter,
+    Scrubber,
+    load_done,
+    new_run_dir,
+    point_latest,
+    read_run_info,
+    utc_stamp,
+    write_run_info,
+)
+from gatewaylens.dialects import (
+    Dialect,
+    UpstreamKind,
+    is_secret_name,
+    parse_json,
+    redact_headers,
+    redact_url,
+    redact_value,
+)
+from gatewaylens.mock.models import RecordedExchange
+
+#: Terminal events of a complete stream, per client dialect.
+TERMINAL_EVENTS: dict[Dialect, set[str]] = {
+    "chat": {"[DONE]"},
+    "responses": {"response.completed", "response.failed", "response.incomplete"},
+    "messages": {"message_stop", "error"},
+}
+ANTHROPIC_VERSION = "2023-06-01"
+
+
+# =============================================================================================
+# Options and plan
+# =============================================================================================
+
+
+@dataclass
+class CaptureOptions:
+    corpus: LoadedCorpus
+    profiles: list[GatewayProfile]
+    custom: set[str]
+    mock_url: str = "http://127.0.0.1:9999"
+    start_mock: bool = True
+    launch: bool = False
+    out: Path | None = None
+    output_root: Path = Path("output")
+    resume: bool = False
+    cases_glob: str | None = None
+    dialects: list[Dialect] | None = None
+    stream: bool | None = None
+    timeout_s: float = 60.0
+    settle_s: float = 0.05
+    settle_max_s: float = 2.0
+    mock_retry_s: float = 3.0
+    json_summary: bool = False
+    #: the options as given on the command line (URLs redacted), stored in run.json
+    recorded_options: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class WorkItem:
+    case: Case
+    upstream: UpstreamKind
+    route: Route | None
+    unsupported: str | None
+    id: str
+
+
+@dataclass
+class GatewayTarget:
+    profile: GatewayProfile
+    base_url: str
+    channel_url: str
+    info: GatewayInfo
+    custom: bool
+    items: list[WorkItem] = field(default_factory=list)
+    launcher: Launcher | None = None
+    workdir: Path | None = None
+
+    @property
+    def name(self) -> str:
+        return self.profile.name
+
+
+@dataclass
+class GatewayResult:
+    name: str
+    exchanges: list[Exchange] = field(default_factory=list)
+    planned: int = 0
+    aborted: str | None = None
+    skipped: str | None = None
+
+    def summary(self) -> dict[str, Any]:
+        ok = sum(1 for e in self.exchanges if e.status == "ok")
+        err = sum(1 for e in self.exchanges if e.status == "error")
+        uns = sum(1 for e in self.exchanges if e.status == "unsupported")
+        lat = [e.timings.duration_ms for e in self.exchanges if e.timings and e.status != "unsupported"]
+        return {
+            "gateway": self.name,
+            "exchanges": len(self.exchanges),
+            "ok": ok,
+            "errors": err,
+            "unsupported": uns,
+            "not_captured": max(0, self.planned - len(self.exchanges)) if not self.skipped else self.planned,
+            "upstream_calls": sum(len(e.upstream_requests) for e in self.exchanges),
+            "median_latency_ms": round(statistics.median(lat), 1) if lat else None,
+            "skipped": self.skipped,
+            "aborted": self.aborted,
+        }
+
+
+def filter_cases(cases: Sequence[Case], glob: str | None, dialects: Sequence[Dialect] | None,
+                 stream: bool | None) -> list[Case]:
+    globs = [g.strip() for g in glob.split(",") if g.strip()] if glob else []
+    out = []
+    for c in cases:
+        if globs and not any(fnmatchcase(c.id, g) for g in globs):
+            continue
+        if dialects and c.dialect not in dialects:
+            continue
+        if stream is not None and c.stream != stream:
+            continue
+        out.append(c)
+    return out
+
+
+def plan_items(profile: GatewayProfile, cases: Sequence[Case]) -> list[WorkItem]:
+    """case x upstream x route, in corpus order; combos the gateway cannot do become 'unsupported'."""
+    items: list[WorkItem] = []
+    used: set[str] = set()
+
+    def unique(base: str) -> str:
+        ident, n = base, 2
+        while ident in used:
+            ident, n = f"{base}/{n}", n + 1
+        used.add(ident)
+        return ident
+
+    for case in cases:
+        for up in case.upstreams():
+            base = f"{profile.name}/{case.id}/{up}"
+            reason = profile.unsupported_reason(case.dialect, up)
+            if reason:
+                items.append(WorkItem(case, up, None, reason, unique(base)))
+                continue
+            for route in profile.route_for(case.dialect, up):
+                suffix = route.variant or ("passthrough" if route.passthrough else "")
+                items.append(WorkItem(case, up, route, None, unique(f"{base}/{suffix}" if suffix else base)))
+    return items
+
+
+def channel_url(mock_url: str, name: str) -> str:
+    return f"{mock_url.rstrip('/')}/ch/{name}"
+
+
+def expand(value: str, ch_url: str, mock_url: str) -> str:
+    return value.replace("{channel_url}", ch_url).replace("{mock_url}", mock_url.rstrip("/"))
+
+
+def join_url(base: str, path: str) -> str:
+    """``base`` (may carry a path prefix and a query) + route ``path``; the base's query is kept."""
+    b = urlsplit(base)
+    p = urlsplit(path)
+    full_path = b.path.rstrip("/") + "/" + p.path.lstrip("/")
+    query = "&".join(q for q in (b.query, p.query) if q)
+    return urlunsplit((b.scheme, b.netloc, full_path, query, ""))
+
+
+def client_headers(case: Case, profile: GatewayProfile, route: Route, ch_url: str, mock_url: str) -> dict[str, str]:
+    """What an SDK client would send, then the case's headers, then the gateway's own (which win)."""
+    h: dict[str, str] = {
+        "content-type": "application/json",
+        "accept": "text/event-stream" if case.stream else "application/json",
+        "user-agent": f"gatewaylens/{__version__}",
+    }
+    if case.dialect == "messages":
+        h["anthropic-version"] = ANTHROPIC_VERSION
+    for src in (case.headers, profile.client_headers, route.headers):
+        for k, v in src.items():
+            h[k.lower()] = expand(v, ch_url, mock_url)
+    return h
+
+
+#: Headers whose value is a credential whatever it looks like.
+CREDENTIAL_HEADERS = {"authorization", "proxy-authorization", "x-api-key", "api-key", "cookie"}
+
+
+def looks_secret(value: str) -> bool:
+    """A value under a secret-sounding name that is worth scrubbing everywhere.
+
+    Names like ``x-portkey-provider`` sound secret to the redaction rules ("key") while their
+    values are ordinary words (``openai``); scrubbing those from every stored body would corrupt
+    the data.  Real credentials are long, have no spaces, and carry digits.
+    """
+    v = value.strip()
+    return len(v) >= 8 and not any(c.isspace() for c in v) and "://" not in v and any(c.isdigit() for c in v)
+
+
+def collect_secrets(scrub: Scrubber, profiles: Sequence[GatewayProfile], cases: Sequence[Case], mock_url: str) -> None:
+    """Register every credential capture will send, so none can reach disk or the terminal."""
+
+    def url_secrets(url: str) -> None:
+        parts = urlsplit(url)
+        if parts.username or parts.password:
+            scrub.add(parts.netloc.rsplit("@", 1)[0])
+            for x in (parts.username, parts.password):
+                if x:
+                    scrub.add(x)
+        for k, v in parse_qsl(parts.query, keep_blank_values=True):
+            if redact_value(v) != v or (is_secret_name(k, query=True) and looks_secret(v)):
+                scrub.add_credential(v)
+
+    def header_secrets(headers: dict[str, str]) -> None:
+        for k, v in headers.items():
+            if k.lower() in CREDENTIAL_HEADERS or redact_value(v) != v or (is_secret_name(k) and looks_secret(v)):
+                scrub.add_credential(v)
+
+    url_secrets(mock_url)
+    for p in profiles:
+        url_secrets(p.base_url)
+        header_secrets(p.client_headers)
+        for r in p.routes:
+            header_secrets(r.headers)
+            url_secrets(r.path)
+    for c in cases:
+        header_secrets(c.headers)
+
+
+# =============================================================================================
+# The mock's control API, one channel
+# =============================================================================================
+
+
+class MockError(Exception):
+    """A control call to the mock failed; the gateway's worker stops (fail fast)."""
+
+
+class MockRestarted(Exception):
+    def __init__(self, old: str | None, new: str, last_seq: int) -> None:
+        super().__init__(f"the mock restarted (instance {old} -> {new})")
+        self.old, self.new, self.last_seq = old, new, last_seq
+
+
+@dataclass
+class LogPage:
+    instance: str
+    last_seq: int
+    records: list[RecordedExchange]
+
+
+class MockChannel:
+    """Reads one channel's records with ``since=<cursor>``; notices mock restarts."""
+
+    def __init__(self, client: httpx.AsyncClient, mock_url: str, channel: str, retry_s: float = 3.0) -> None:
+        self.client = client
+        self.mock_url = mock_url.rstrip("/")
+        self.channel = channel
+        self.retry_s = retry_s
+        self.instance: str | None = None
+        self.cursor = 0
+
+    async def _call(self, method: str, op: str, **kw: Any) -> Any:
+        """One control call.  Connection failures are retried briefly (a mock being restarted)."""
+        url = f"{self.mock_url}/__mock/{op}"
+        deadline = time.monotonic() + self.retry_s
+        while True:
+            try:
+                r = await self.client.request(method, url, **kw)
+                break
+            except (httpx.ConnectError, httpx.RemoteProtocolError, httpx.ReadError) as e:
+                if time.monotonic() >= deadline:
+                    raise MockError(f"mock control call {method} /__mock/{op} failed: {type(e).__name__}") from None
+                await asyncio.sleep(0.1)
+            except httpx.HTTPError as e:
+                raise MockError(f"mock control call {method} /__mock/{op} failed: {type(e).__name__}") from None
+        if r.status_code >= 300:
+            raise MockError(f"mock control call {method} /__mock/{op} answered HTTP {r.status_code}: {one_line(r.text, 200)}")
+        try:
+            return r.json()
+        except ValueError:
+            raise MockError(f"mock control call {method} /__mock/{op} did not answer JSON") from None
+
+    async def sync(self) -> None:
+        """Start reading after everything already on the mock."""
+        data = await self._call("GET", "health")
+        self.instance = str(data.get("instance", ""))
+        self.cursor = int(data.get("last_seq", 0))
+
+    async def fetch(self) -> LogPage:
+        """New records on this channel since the cursor; the cursor advances.  Raises :class:`MockRestarted`."""
+        data = await self._call("GET", "log", params={"channel": self.channel, "since": str(self.cursor)})
+        try:
+            page = LogPage(instance=str(data["instance"]), last_seq=int(data["last_seq"]),
+                           records=[RecordedExchange.model_validate(r) for r in data["records"]])
+        except (KeyError, TypeError, ValueError, ValidationError) as e:
+            raise MockError(f"mock log answer is malformed: {one_line(str(e), 160)}") from None
+        if page.instance != self.instance or page.last_seq < self.cursor or any(
+                r.instance and r.instance != page.instance for r in page.records):
+            old = self.instance
+            self.instance, self.cursor = page.instance, page.last_seq
+            raise MockRestarted(old, page.instance, page.last_seq)
+        page.records = sorted((r for r in page.records if r.seq > self.cursor), key=lambda r: r.seq)
+        self.cursor = max(self.cursor, page.last_seq, *(r.seq for r in page.records))
+        return page
+
+    async def script(self, steps: list[Any]) -> None:
+        await self._call("POST", "script", params={"channel": self.channel},
+                         json={"steps": steps, "mode": "replace"})
+
+
+# =============================================================================================
+# One exchange
+# =============================================================================================
+
+
+@dataclass
+class _Partial:
+    status: int | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+    frames: list[ClientFrame] = field(default_factory=list)
+    sse: bool = False
+    body_bytes: bytes | None = None
+    first_byte_ms: float | None = None
+    unterminated_tail: bool = False
+
+    def response(self, requested_stream: bool) -> ClientResponse | None:
+        if self.status is None:
+            return None
+        body: Any = None
+        text: str | None = None
+        if self.body_bytes is not None:
+            body = parse_json(self.body_bytes)
+            if body is None and self.body_bytes:
+                text = self.body_bytes.decode("utf-8", errors="replace")
+        return ClientResponse(status=self.status, headers=self.headers, body=body, text=text,
+                              frames=self.frames if self.sse else None, stream=self.sse)
+
+
+def _frame_kind(frame: ClientFrame) -> str | None:
+    if frame.event:
+        return frame.event
+    if frame.data.strip() == "[DONE]":
+        return "[DONE]"
+    if isinstance(frame.json_data, dict) and isinstance(frame.json_data.get("type"), str):
+        return str(frame.json_data["type"])
+    return None
+
+
+def _case_cuts_stream(case: Case) -> bool:
+    return bool(case.script) and any(s.cut_after is not None for s in case.script or [])
+
+
+async def _send(client: httpx.AsyncClient, url: str, headers: dict[str, str], content: bytes,
+                part: _Partial, t0: float) -> None:
+    """Send the client request and read the whole answer into ``part`` (kept on errors)."""
+    async with client.stream("POST", url, content=content, headers=headers) as resp:
+        part.status = resp.status_code
+        part.headers = redact_headers(resp.headers.multi_items())
+        ctype = resp.headers.get("content-type", "").partition(";")[0].strip().lower()
+        if ctype == "text/event-stream":
+            part.sse = True
+            decoder = SSEDecoder()
+            pending = False
+            async for line in resp.aiter_lines():
+                line = line.rstrip("\r\n")
+                pending = bool(line) or pending
+                sse = decoder.decode(line)
+                if sse is None:
+                    continue
+                pending = False
+                offset = round((time.perf_counter() - t0) * 1000, 3)
+                if part.first_byte_ms is None:
+                    part.first_byte_ms = offset
+                part.frames.append(ClientFrame(event=sse.event if sse.event != "message" else None, data=sse.data,
+                                               offset_ms=offset, json_data=parse_json(sse.data)))
+            if pending:
+                # The stream ended inside an event (no blank line): keep it, flagged.
+                sse = decoder.decode("")
+                if sse is not None:
+                    part.frames.append(ClientFrame(event=sse.event if sse.event != "message" else None, data=sse.data,
+                                                   offset_ms=round((time.perf_counter() - t0) * 1000, 3),
+                                                   json_data=parse_json(sse.data)))
+                    part.unterminated_tail = True
+        else:
+            part.first_byte_ms = round((time.perf_counter() - t0) * 1000, 3)
+            chunks: list[bytes] = []
+            try:
+                async for chunk in resp.aiter_raw():
+                    chunks.append(chunk)
+            finally:
+                part.body_bytes = b"".join(chunks)
+
+
+class Capturer:
+    """Captures the exchanges of one gateway, one at a time."""
+
+    def __init__(self, target: GatewayTarget, channel: MockChannel, client: httpx.AsyncClient,
+                 opts: CaptureOptions) -> None:
+        self.t = target
+        self.ch = channel
+        self.client = client
+        self.opts = opts
+        #: the mock runs on this machine, so its record times and ours share one clock
+        self.same_clock = is_loopback(opts.mock_url)
+
+    def unsupported(self, item: WorkItem) -> Exchange:
+        return Exchange(id=item.id, case_id=item.case.id, gateway=self.t.name, dialect=item.case.dialect,
+                        stream=item.case.stream, upstream=item.upstream, status="unsupported",
+                        unsupported_reason=item.unsupported)
+
+    async def capture(self, item: WorkItem) -> Exchange:
+        """One exchange.  Raises :class:`MockError` when the mock cannot be used (before sending)."""
+        case, route = item.case, item.route
+        assert route is not None
+        ex = Exchange(id=item.id, case_id=case.id, gateway=self.t.name, dialect=case.dialect, stream=case.stream,
+                      upstream=item.upstream, variant=route.variant, passthrough=route.passthrough)
+        # 1. Pre-check: late records of the previous exchange, or a mock restarted in between.
+        try:
+            page = await self.ch.fetch()
+            if page.records:
+                seqs = ", ".join(str(r.seq) for r in page.records[:10])
+                ex.notes.append(f"discarded {len(page.records)} upstream record(s) (seq {seqs}) that reached the mock "
+                                "after the previous exchange was written; not attributed")
+        except MockRestarted as e:
+            ex.notes.append(f"{e}; channel re-synced before this exchange")
+        # 2. This case's script (replace: nothing left over from an earlier case).
+        steps = [s.model_dump(mode="json", exclude_defaults=True) for s in case.script or []]
+        await self.ch.script(steps)
+        # 3. The client request.
+        ch_url = self.t.channel_url
+        body = dict(case.body)
+        if route.model is not None:
+            body["model"] = route.model
+        url = join_url(self.t.base_url, expand(route.path, ch_url, self.opts.mock_url))
+        headers = client_headers(case, self.t.profile, route, ch_url, self.opts.mock_url)
+        content = json.dumps(body, ensure_ascii=False).encode("utf-8")
+        ex.client_request = ClientRequest(url=redact_url(url), headers=redact_headers(headers), body=body)
+        part = _Partial()
+        started = datetime.now(UTC)
+        t0 = time.perf_counter()
+        err: ExchangeError | None = None
+        try:
+            async with asyncio.timeout(self.opts.timeout_s):
+                await _send(self.client, url, headers, content, part, t0)
+        except TimeoutError:
+            err = ExchangeError(kind="timeout", message=f"no complete answer within {self.opts.timeout_s:g}s")
+        except httpx.TimeoutException as e:
+            err = ExchangeError(kind="timeout", message=f"{type(e).__name__} after {self.opts.timeout_s:g}s")
+        except httpx.ConnectError as e:
+            err = ExchangeError(kind="refused", message=f"cannot connect to the gateway: {self._msg(e, url)}")
+        except (httpx.RemoteProtocolError, httpx.ReadError) as e:
+            kind = "broken_stream" if part.status is not None else "protocol"
+            what = "the answer broke off mid-way" if part.status is not None else "the gateway closed the connection without a valid HTTP answer"
+            err = ExchangeError(kind=kind, message=f"{what}: {self._msg(e, url)}")
+        except httpx.HTTPError as e:
+            err = ExchangeError(kind="protocol", message=f"{type(e).__name__}: {self._msg(e, url)}")
+        duration = round((time.perf_counter() - t0) * 1000, 3)
+        ex.timings = Timings(started=started, duration_ms=duration, first_byte_ms=part.first_byte_ms)
+        ex.client_response = part.response(case.stream)
+        if part.unterminated_tail:
+            ex.notes.append("the stream ended inside an event (no terminating blank line); last frame kept")
+        if err is None and part.status is not None and part.status >= 400:
+            # A gateway's 4xx/5xx answer is data: captured fine, described in `error`.
+            err = ExchangeError(kind="http", message=f"HTTP {part.status}")
+        if err is None and part.sse:
+            kinds = {_frame_kind(f) for f in part.frames}
+            if not kinds & TERMINAL_EVENTS[case.dialect]:
+                ex.notes.append(f"the stream ended without a terminal event ({' / '.join(sorted(TERMINAL_EVENTS[case.dialect]))})")
+        elif err is None and case.stream and part.status is not None and part.status < 300:
+            ex.notes.append("a stream was requested but the gateway answered without text/event-stream")
+        if err is not None:
+            ex.error = err
+            expected_cut = err.kind == "broken_stream" and _case_cuts_stream(case)
+            if err.kind != "http" and not expected_cut:
+                ex.status = "error"
+            if expected_cut:
+                ex.notes.append("broken stream expected: the case scripts an upstream stream cut")
+        # 4. Everything the gateway sent upstream for this request, in order.
+        try:
+            ex.upstream_requests = await self._collect(started, ex.notes)
+        except MockRestarted as e:
+            ex.status = "error"
+            ex.upstream_requests = []
+            prev = f" (was: {ex.error.kind}: {ex.error.message})" if ex.error else ""
+            ex.error = ExchangeError(kind="mock_lost", message=f"{e} during this exchange: its upstream records are lost; "
+                                     f"none attributed{prev}")
+        except MockError as e:
+            ex.status = "error"
+            ex.error = ExchangeError(kind="mock_lost", message=f"{e}; upstream records of this exchange unknown")
+            raise _Aborted(ex, str(e)) from None
+        return ex
+
+    async def _collect(self, sent: datetime, notes: list[str]) -> list[RecordedExchange]:
+        """Poll the channel until it has been quiet for ``settle_s`` (bounded by ``settle_max_s``).
+
+        With the mock on this machine (one clock), a record whose request reached the mock
+        before this exchange's request was sent cannot belong to it: such a late record of an
+        earlier exchange is discarded with a note instead of being attributed here.
+        """
+        got: list[RecordedExchange] = []
+        start = time.monotonic()
+        last_new = start
+        while True:
+            page = await self.ch.fetch()
+            now = time.monotonic()
+            if page.records:
+                for r in page.records:
+                    arrived = r.time if r.time.tzinfo else r.time.replace(tzinfo=UTC)
+                    if self.same_clock and arrived < sent:
+                        notes.append(f"discarded upstream record seq {r.seq}: it reached the mock at "
+                                     f"{r.time.isoformat()}, before this request was sent (late call of an earlier exchange)")
+                    else:
+                        got.append(r)
+                last_new = now
+            if now - last_new >= self.opts.settle_s or now - start >= self.opts.settle_max_s:
+                return got
+            await asyncio.sleep(min(0.02, self.opts.settle_s))
+
+    def _msg(self, e: Exception, url: str) -> str:
+        text = str(e) or type(e).__name__
+        return one_line(redact_value(text.replace(url, redact_url(url))), 240)
+
+
+class _Aborted(Exception):
+    """The mock failed after the request was sent: keep the exchange, stop the worker."""
+
+    def __init__(self, ex: Exchange, reason: str) -> None:
+        super().__init__(reason)
+        self.ex, self.reason = ex, reason
+
+
+# =============================================================================================
+# Terminal
+# =============================================================================================
+
+
+class Reporter:
+    """Progress per gateway on stderr (rich bars on a TTY, plain lines otherwise)."""
+
+    def __init__(self, scrub: Scrubber, stream: TextIO | None = None) -> None:
+        from rich.console import Console
+
+        self.scrub = scrub
+        self.stream = stream or sys.stderr
+        self.console = Console(file=self.stream, highlight=False, soft_wrap=True)
+        self.tty = self.console.is_terminal
+        self._progress: Any = None
+        self._tasks: dict[str, Any] = {}
+        self._done: dict[str, int] = {}
+        self._total: dict[str, int] = {}
+
+    def line(self, text: str) -> None:
+        if self._progress is not None:
+            self._progress.console.print(self.scrub(text), markup=False, highlight=False)
+        else:
+            print(self.scrub(text), file=self.stream, flush=True)
+
+    def start(self, totals: dict[str, int]) -> None:
+        self._total = dict(totals)
+        self._done = dict.fromkeys(totals, 0)
+        if not self.tty:
+            return
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+        self._progress = Progress(TextColumn("{task.description:<22}"), BarColumn(), MofNCompleteColumn(),
+                                  TimeElapsedColumn(), TextColumn("{task.fields[last]}"), console=self.console,
+                                  transient=False)
+        for name, total in totals.items():
+            self._tasks[name] = self._progress.add_task(name, total=total, last="")
+        self._progress.start()
+
+    def advance(self, gateway: str, ex: Exchange) -> None:
+        self._done[gateway] = self._done.get(gateway, 0) + 1
+        state = ex.status if ex.status != "ok" or not ex.error else f"ok ({ex.error.kind})"
+        if ex.status == "error" and ex.error:
+            state = f"error {ex.error.kind}: {ex.error.message}"
+        lat = f" {ex.timings.duration_ms:.0f}ms" if ex.timings else ""
+        short = ex.id.split("/", 1)[1] if "/" in ex.id else ex.id
+        if self._progress is not None:
+            self._progress.update(self._tasks[gateway], advance=1, last=self.scrub(one_line(f"{short} {state}", 60)))
+            if ex.status == "error":
+                self.line(f"{gateway}: {short}: {state}")
+        else:
+            self.line(f"[{gateway}] {self._done[gateway]}/{self._total.get(gateway, 0)} {short} {state}{lat}")
+
+    def stop(self) -> None:
+        if self._progress is not None:
+            self._progress.stop()
+            self._progress = None
+
+
+def summary_table(rows: list[dict[str, Any]], stream: TextIO) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title="capture summary")
+    for col in ("gateway", "ok", "errors", "unsupported", "not captured", "upstream calls", "median latency"):
+        table.add_column(col, justify="left" if col == "gateway" else "right")
+    for r in rows:
+        lat = f"{r['median_latency_ms']:.1f} ms" if r["median_latency_ms"] is not None else "-"
+        name = r["gateway"] + (" (skipped)" if r["skipped"] else "") + (" (aborted)" if r["aborted"] else "")
+        table.add_row(name, str(r["ok"]), str(r["errors"]), str(r["unsupported"]), str(r["not_captured"]),
+                      str(r["upstream_calls"]), lat)
+    Console(file=stream, highlight=False).print(table)
+
+
+# =============================================================================================
+# Mock and gateway lifecycle
+# =============================================================================================
+
+
+def is_loopback(url: str) -> bool:
+    host = urlsplit(url).hostname or ""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+async def ensure_mock(url: str, allow_start: bool, say: Callable[[str], None]) -> Any:
+    """Use the mock at ``url``, or start one in-process when nothing answers on a loopback URL.
+
+    Returns the started ``MockServer`` (to stop at the end) or None.
+    """
+    health = f"{url.rstrip('/')}/__mock/health"
+    async with httpx.AsyncClient(timeout=3.0, trust_env=False) as c:
+        try:
+            r = await c.get(health)
+        except httpx.ConnectError:
+            r = None
+        except httpx.HTTPError as e:
+            raise InputError(f"--mock {redact_url(url)}: no usable answer ({type(e).__name__})") from None
+    if r is not None:
+        data = parse_json(r.content)
+        if r.status_code == 200 and isinstance(data, dict) and "instance" in data and "last_seq" in data:
+            say(f"mock: using {redact_url(url)} (instance {data['instance']})")
+            return None
+        raise InputError(f"--mock {redact_url(url)}: something answers there but it is not the gatewaylens mock "
+                         f"(GET /__mock/health -> HTTP {r.status_code})")
+    if not allow_start:
+        raise InputError(f"--mock {redact_url(url)}: nothing answers there (--no-start-mock given); start it with "
+                         f"`mock --port {urlsplit(url).port or 80}`")
+    if not is_loopback(url):
+        raise InputError(f"--mock {redact_url(url)}: nothing answers there, and capture only starts a mock on loopback")
+    parts = urlsplit(url)
+    if parts.path.strip("/"):
+        raise InputError(f"--mock {redact_url(url)}: give the mock's base URL without a path")
+    from gatewaylens.mock.server import MockServer
+
+    server = MockServer(parts.hostname or "127.0.0.1", parts.port or 80)
+    try:
+        await server.start()
+    except OSError as e:
+        with contextlib.suppress(Exception):
+            await server.stop()
+        raise InputError(f"--mock {redact_url(url)}: cannot start the mock there: {e.strerror or e}") from None
+    say(f"mock: started in-process at {url.rstrip('/')} (instance {server.state.instance}); stops with this run")
+    return server
+
+
+async def launch_one(t: GatewayTarget, mock_url: str, say: Callable[[str], None]) -> None:
+    """Start one built-in gateway as a local process; on failure mark it skipped with one line why."""
+    from gatewaylens.capture import gateways
+
+    name = t.profile.launcher
+    cls = gateways.LAUNCHERS.get(name) if name else None
+    if cls is None:
+        t.info.skipped = "no local launcher for this gateway" + (f" (launcher {name!r} not found)" if name else "")
+        return
+    launcher = cls()
+    try:
+        reason = await asyncio.to_thread(launcher.available)
+    except Exception as e:  # a launcher's probe must never take the run down
+        reason = f"availability check failed: {one_line(str(e), 160)}"
+    if reason:
+        t.info.skipped = one_line(reason, 240)
+        return
+    t.workdir = make_workdir(t.name)
+    ctx = LaunchContext(channel_url=t.channel_url, mock_url=mock_url.rstrip("/"), port=free_port(), workdir=t.workdir)
+    t.launcher = launcher
+    bound = float(getattr(launcher, "ready_timeout_s", 60.0)) + 15.0
+    try:
+        launched = await asyncio.wait_for(launcher.start(ctx), bound)
+    except (LaunchError, TimeoutError, OSError) as e:
+        msg = str(e) if isinstance(e, LaunchError) else (f"not ready within {bound:.0f}s" if isinstance(e, TimeoutError)
+                                                          else f"cannot start: {e}")
+        t.info.skipped = one_line(redact_value(msg), 300)
+        await stop_one(t)
+        return
+    t.base_url = launched.base_url
+    t.info.base_url = redact_url(launched.base_url)
+    t.info.launched = "local"
+    version = launched.version
+    if version is None:
+        with contextlib.suppress(Exception):
+            version = await asyncio.to_thread(launcher.version)
+    t.info.version = version or t.profile.version
+    say(f"{t.name}: launched at {t.info.base_url}" + (f" (version {t.info.version})" if t.info.version else ""))
+
+
+async def stop_one(t: GatewayTarget) -> None:
+    if t.launcher is not None:
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(t.launcher.stop(), 30)
+        t.launcher = None
+    if t.workdir is not None:
+        shutil.rmtree(t.workdir, ignore_errors=True)
+        t.workdir = None
+
+
+# =============================================================================================
+# The run
+# =============================================================================================
+
+
+@dataclass
+class RunOutcome:
+    exit_code: int
+    run_dir: Path
+    summary: dict[str, Any]
+
+
+async def _worker(t: GatewayTarget, opts: CaptureOptions, done_ids: set[str], writer: ExchangeWriter,
+                  reporter: Reporter, result: GatewayResult) -> None:
+    limits = httpx.Limits(max_connections=4, max_keepalive_connections=2)
+    timeout = httpx.Timeout(opts.timeout_s)
+    async with httpx.AsyncClient(timeout=timeout, trust_env=False, limits=limits) as client, \
+            httpx.AsyncClient(timeout=10.0, trust_env=False) as mock_client:
+        ch = MockChannel(mock_client, opts.mock_url, t.name, retry_s=opts.mock_retry_s)
+        cap = Capturer(t, ch, client, opts)
+        todo = [i for i in t.items if i.id not in done_ids]
+        try:
+            await ch.sync()
+        except MockError as e:
+            result.aborted = str(e)
+            reporter.line(f"{t.name}: stopped: {e}")
+            return
+        for item in todo:
+            if item.unsupported is not None:
+                ex = cap.unsupported(item)
+            else:
+                try:
+                    ex = await cap.capture(item)
+                except _Aborted as a:
+                    writer.write(a.ex)
+                    result.exchanges.append(a.ex)
+                    reporter.advance(t.name, a.ex)
+                    result.aborted = a.reason
+                    reporter.line(f"{t.name}: stopped: {a.reason}")
+                    return
+                except MockError as e:
+                    result.aborted = str(e)
+                    reporter.line(f"{t.name}: stopped before {item.id}: {e}")
+                    return
+                except Exception as e:  # a bug must not lose the other exchanges
+                    ex = Exchange(id=item.id, case_id=item.case.id, gateway=t.name, dialect=item.case.dialect,
+                                  stream=item.case.stream, upstream=item.upstream, status="error",
+                                  error=ExchangeError(kind="internal", message=one_line(redact_value(f"{type(e).__name__}: {e}"), 300)))
+            writer.write(ex)
+            result.exchanges.append(ex)
+            reporter.advance(t.name, ex)
+
+
+async def run_capture(opts: CaptureOptions, say: Callable[[str], None] | None = None,
+                      stdout: TextIO | None = None) -> RunOutcome:
+    """Everything after validated input: mock, run dir, launches, workers, summary, cleanup."""
+    stdout = stdout or sys.stdout
+    scrub = Scrubber()
+    cases = filter_cases(opts.corpus.corpus.cases, opts.cases_glob, opts.dialects, opts.stream)
+    if not cases:
+        raise InputError("no case matches the filters (--cases / --dialects / --stream)")
+    collect_secrets(scrub, opts.profiles, cases, opts.mock_url)
+    reporter = Reporter(scrub)
+    out = say or reporter.line
+
+    # Output location is checked before any traffic; the directory is created once the mock is up.
+    if opts.resume and opts.out is None:
+        raise InputError("--resume needs --out DIR (the run directory to complete)")
+    done: list[Exchange] = []
+    previous: RunInfo | None = None
+    if opts.out is not None:
+        if opts.out.exists() and not opts.out.is_dir():
+            raise InputError(f"--out {opts.out}: exists and is not a directory")
+        holds = (opts.out / "run.json").exists() or (opts.out / "exchanges.jsonl").exists()
+        if holds and not opts.resume:
+            raise InputError(f"--out {opts.out}: already holds a run; use --resume to complete it, or another directory")
+        if opts.resume and holds:
+            previous = read_run_info(opts.out)
+            done = load_done(opts.out)
+    run_dir = opts.out or opts.output_root / "runs" / "(not created)"
+    done_ids = {e.id for e in done}
+
+    targets: list[GatewayTarget] = []
+    for p in opts.profiles:
+        ch = channel_url(opts.mock_url, p.name)
+        info = GatewayInfo(name=p.name, base_url=redact_url(p.base_url), channel_url=ch, version=p.version)
+        targets.append(GatewayTarget(profile=p, base_url=p.base_url, channel_url=ch, info=info,
+                                     custom=p.name in opts.custom, items=plan_items(p, cases)))
+
+    started = datetime.now(UTC)
+    if previous is not None:
+        info_run = previous
+        if previous.corpus_sha256 != opts.corpus.sha256:
+            out(f"warning: the corpus changed since this run started (sha256 {previous.corpus_sha256[:12]} -> "
+                f"{opts.corpus.sha256[:12]}); exchanges already captured are kept as they are")
+        info_run.options.setdefault("resumed", []).append(started.isoformat())
+        info_run.interrupted = False
+        info_run.finished = None
+    else:
+        info_run = RunInfo(id=opts.out.name if opts.out else utc_stamp(started), started=started, tool_version=__version__,
+                           corpus_path=str(opts.corpus.path), corpus_sha256=opts.corpus.sha256,
+                           mock_url=redact_url(opts.mock_url), gateways=[t.info for t in targets],
+                           options=opts.recorded_options)
+
+    def merge_gateways() -> None:
+        if previous is None:
+            info_run.gateways = [t.info for t in targets]
+            return
+        by_name = {g.name: g for g in info_run.gateways}
+        for t in targets:
+            by_name[t.name] = t.info
+        info_run.gateways = list(by_name.values())
+
+    results = {t.name: GatewayResult(name=t.name, planned=len(t.items)) for t in targets}
+    for e in done:
+        if e.gateway in results:
+            results[e.gateway].exchanges.append(e)
+    interrupted: list[int] = []
+    mock_server: Any = None
+    writer: ExchangeWriter | None = None
+    body_task: asyncio.Task[None] | None = None
+    loop = asyncio.get_running_loop()
+    installed: list[signal.Signals] = []
+
+    def on_signal(signum: int) -> None:
+        if not interrupted:
+            out(f"capture: {signal.Signals(signum).name}: stopping; completed exchanges are kept")
+        interrupted.append(signum)
+        if body_task is not None and not body_task.done():
+            body_task.cancel()
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        try:
+            loop.add_signal_handler(sig, on_signal, sig)
+            installed.append(sig)
+        except (NotImplementedError, RuntimeError, ValueError):  # not the main thread
+            pass
+
+    async def body() -> None:
+        nonlocal mock_server, writer, run_dir
+        mock_server = await ensure_mock(opts.mock_url, opts.start_mock, out)
+        if opts.out is not None:
+            opts.out.mkdir(parents=True, exist_ok=True)
+        else:
+            run_dir = new_run_dir(opts.output_root, started)
+            info_run.id = run_dir.name
+            point_latest(opts.output_root, run_dir)
+        out(f"run: {run_dir}")
+        for t in targets:
+            out(f"{t.name}: gateway {redact_url(t.base_url)}  upstream (its mock channel) {t.channel_url}")
+        if opts.launch:
+            launchable = [t for t in targets if not t.custom]
+            await asyncio.gather(*(launch_one(t, opts.mock_url, out) for t in launchable))
+            for t in targets:
+                if t.info.skipped:
+                    results[t.name].skipped = t.info.skipped
+                    out(f"{t.name}: skipped: {t.info.skipped}")
+        merge_gateways()
+        write_run_info(run_dir, info_run, scrub)
+        writer = ExchangeWriter(run_dir, scrub)
+        active = [t for t in targets if not t.info.skipped]
+        reporter.start({t.name: len([i for i in t.items if i.id not in done_ids]) for t in active})
+        try:
+            await asyncio.gather(*(_worker(t, opts, done_ids, writer, reporter, results[t.name]) for t in active))
+        finally:
+            reporter.stop()
+
+    try:
+        body_task = asyncio.ensure_future(body())
+        try:
+            await body_task
+        except asyncio.CancelledError:
+            if not interrupted:
+                raise
+    finally:
+        reporter.stop()
+        if writer is not None:
+            writer.close()
+        await asyncio.gather(*(stop_one(t) for t in targets), return_exceptions=True)
+        if mock_server is not None:
+            with contextlib.suppress(Exception):
+                await mock_server.stop()
+        for sig in installed:
+            with contextlib.suppress(Exception):
+                loop.remove_signal_handler(sig)
+
+    rows = [results[t.name].summary() for t in targets]
+    merge_gateways()
+    info_run.finished = datetime.now(UTC)
+    info_run.interrupted = bool(interrupted)
+    all_ex = [e for r in results.values() for e in r.exchanges]
+    info_run.counts = {
+        "exchanges": len(all_ex),
+        "ok": sum(1 for e in all_ex if e.status == "ok"),
+        "error": sum(1 for e in all_ex if e.status == "error"),
+        "unsupported": sum(1 for e in all_ex if e.status == "unsupported"),
+        "upstream_calls": sum(len(e.upstream_requests) for e in all_ex),
+        "not_captured": sum(r["not_captured"] for r in rows),
+        "resumed_from_previous": len(done),
+    }
+    write_run_info(run_dir, info_run, scrub)
+
+    if interrupted:
+        code = 130 if interrupted[0] == signal.SIGINT else 143
+    elif all(r["skipped"] for r in rows) or any(
+            r["errors"] or (r["not_captured"] and not r["skipped"]) or r["aborted"] for r in rows):
+        code = 1
+    else:
+        code = 0
+    summary = {"run_dir": str(run_dir), "exit_code": code, "interrupted": bool(interrupted), "gateways": rows,
+               "counts": info_run.counts}
+    if opts.json_summary:
+        stdout.write(scrub(json.dumps(summary, indent=2)) + "\n")
+        summary_table(rows, sys.stderr)
+    else:
+        summary_table(rows, stdout)
+    out(f"run written to {run_dir}" + (f" (interrupted; complete it with: capture ... --resume --out {run_dir})"
+                                         if interrupted else ""))
+    return RunOutcome(exit_code=code, run_dir=run_dir, summary=summary)
+

@@ -1,0 +1,107 @@
+"""A tiny, independent test gateway for capture's tests (aiohttp, loopback only).
+
+It accepts the three dialect paths and forwards each request to the same path on its upstream
+(its mock channel) with known rewrites: ``model`` becomes ``<name>-<model>`` and an
+``x-testgw: <name>`` header is added.  The client header ``x-testgw-mode`` picks a behaviour:
+
+``normal``  forward once; ``retry``: forward again when the upstream answered >= 500;
+``double``: always two upstream calls; ``hang``: never answer; ``die``: exit the process at once;
+``die-mid-stream``: relay the first upstream chunk of a stream, then exit; ``garbage``: answer 200
+with bytes that are not JSON; ``echo``: add the client's Authorization value to the JSON answer
+(a gateway leaking a key); ``slow``: touch ``<signal-dir>/slow-<name>`` then wait
+``x-testgw-sleep`` seconds before forwarding.
+
+Run: python tests/capture_testgw.py --name NAME --port PORT --upstream URL [--signal-dir DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+from pathlib import Path
+
+import aiohttp
+from aiohttp import web
+
+PATHS = ("/v1/chat/completions", "/v1/responses", "/v1/messages")
+
+
+def make_app(name: str, upstream: str, signal_dir: Path | None) -> web.Application:
+    session: dict[str, aiohttp.ClientSession] = {}
+
+    async def on_startup(app: web.Application) -> None:
+        session["s"] = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=120))
+
+    async def on_cleanup(app: web.Application) -> None:
+        await session["s"].close()
+
+    async def health(request: web.Request) -> web.Response:
+        return web.json_response({"status": "ok", "name": name})
+
+    async def handle(request: web.Request) -> web.StreamResponse:
+        mode = request.headers.get("x-testgw-mode", "normal")
+        body = await request.json()
+        body["model"] = f"{name}-{body.get('model')}"
+        fwd = {"content-type": "application/json", "x-testgw": name}
+        for h in ("authorization", "x-api-key", "anthropic-version"):
+            if h in request.headers:
+                fwd[h] = request.headers[h]
+        if mode == "hang":
+            await asyncio.sleep(3600)
+        if mode == "die":
+            os._exit(3)
+        if mode == "garbage":
+            return web.Response(status=200, body=b"\xff\xfe<<not json at all>>", content_type="application/octet-stream")
+        if mode == "slow":
+            if signal_dir is not None:
+                (signal_dir / f"slow-{name}").touch()
+            await asyncio.sleep(float(request.headers.get("x-testgw-sleep", "1")))
+        url = upstream.rstrip("/") + request.path
+        data = json.dumps(body).encode()
+        calls = 2 if mode == "double" else 1
+        for attempt in range(3):
+            up = await session["s"].post(url, data=data, headers=fwd)
+            if body.get("stream") and up.status < 300 and attempt + 1 >= calls:
+                resp = web.StreamResponse(status=up.status, headers={"content-type": up.headers.get("content-type", "")})
+                await resp.prepare(request)
+                async for chunk in up.content.iter_any():
+                    await resp.write(chunk)
+                    if mode == "die-mid-stream":
+                        os._exit(4)
+                await resp.write_eof()
+                up.release()
+                return resp
+            raw = await up.read()
+            up.release()
+            retry = (mode == "retry" and up.status >= 500) or attempt + 1 < calls
+            if not retry:
+                break
+        answer = json.loads(raw) if raw else {}
+        if mode == "echo" and isinstance(answer, dict):
+            answer["echo_auth"] = request.headers.get("authorization")
+        return web.json_response(answer, status=up.status)
+
+    app = web.Application()
+    app.on_startup.append(on_startup)
+    app.on_cleanup.append(on_cleanup)
+    app.router.add_get("/health", health)
+    for p in PATHS:
+        app.router.add_post(p, handle)
+    return app
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--name", required=True)
+    ap.add_argument("--port", type=int, required=True)
+    ap.add_argument("--upstream", required=True)
+    ap.add_argument("--signal-dir", type=Path)
+    a = ap.parse_args()
+    web.run_app(make_app(a.name, a.upstream, a.signal_dir), host="127.0.0.1", port=a.port, print=None,
+                access_log=None)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,187 @@
+"""capture's input validation: corpus, gateway selection, gateways file, output dir.
+
+Every bad input must give exactly one line naming the file/option, the item and the field,
+exit code 2, no traceback, and no traffic (no mock started, no run directory created).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+
+from gatewaylens.capture.cli import main
+from gatewaylens.capture.corpus import InputError, load_corpus
+
+# Port 9 (discard) on loopback: nothing listens, so any accidental traffic would fail loudly.
+GW = ["--gateway", "mine=http://127.0.0.1:9", "--mock", "http://127.0.0.1:9", "--no-start-mock"]
+
+
+def chat_case(cid: str = "a", **over: Any) -> dict[str, Any]:
+    c: dict[str, Any] = {"id": cid, "dialect": "chat", "stream": False, "note": "probe",
+                         "body": {"model": "m", "messages": [{"role": "user", "content": "hi"}]}}
+    c.update(over)
+    return c
+
+
+def run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, args: list[str]) -> tuple[int, str]:
+    monkeypatch.chdir(tmp_path)
+    res = CliRunner().invoke(main, args, catch_exceptions=False)
+    return res.exit_code, res.stderr
+
+
+def corpus_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, content: str | bytes) -> str:
+    p = tmp_path / "corpus.json"
+    if isinstance(content, bytes):
+        p.write_bytes(content)
+    else:
+        p.write_text(content)
+    code, err = run(tmp_path, monkeypatch, ["--corpus", "corpus.json", *GW])
+    assert code == 2, err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    assert "Traceback" not in err
+    assert not (tmp_path / "output").exists(), "a bad corpus must stop before anything is created"
+    return lines[0]
+
+
+@pytest.mark.parametrize(("content", "expected"), [
+    ('{"cases": [', "corpus.json: invalid JSON: Expecting value (line 1, column 12)"),
+    (json.dumps({"cases": [chat_case("a"), chat_case("b"), chat_case("a")]}),
+     "corpus.json: case 'a': id: duplicate id (first used by case #0)"),
+    (json.dumps({"cases": [chat_case("a", dialect="completions")]}),
+     "corpus.json: case 'a': dialect: Input should be 'chat', 'responses' or 'messages'"),
+    (json.dumps({"cases": [chat_case("a", stream=True)]}),
+     "corpus.json: case 'a': stream: stream is true but body.stream is None"),
+    (json.dumps({"cases": [chat_case("a"), {k: v for k, v in chat_case("b").items() if k != "note"}]}),
+     "corpus.json: case 'b': note: Field required"),
+    (json.dumps({"cases": [{k: v for k, v in chat_case("a").items() if k != "id"}]}),
+     "corpus.json: case #0: id: Field required"),
+    (json.dumps({"cases": [chat_case("a", body=["not", "an", "object"])]}),
+     "corpus.json: case 'a': body: Input should be a valid dictionary"),
+    (json.dumps({"cases": [chat_case("a", script=[{"status": 9999}])]}),
+     "corpus.json: case 'a': script[0].status: Input should be less than or equal to 599"),
+    (json.dumps({"cases": [chat_case("Bad Id")]}),
+     "corpus.json: case 'Bad Id': id: must be a slug: lower-case letters, digits, '.', '_', '-'"),
+    (json.dumps({"cases": [chat_case("a", surprise=1)]}),
+     "corpus.json: case 'a': surprise: Extra inputs are not permitted"),
+    (json.dumps({"cases": [7]}), "corpus.json: case #0: expected an object, got int"),
+    (json.dumps({"cases": []}), "corpus.json: cases: the corpus has no cases"),
+    (json.dumps({"version": "x", "cases": [chat_case()]}), "corpus.json: version: Input should be a valid integer, unable to parse string as an integer"),
+    ("[]", "corpus.json: cases: the corpus has no cases"),
+    ('"just a string"', "corpus.json: expected an object with a 'cases' list, got str"),
+    ("", "corpus.json: empty file, expected JSON"),
+])
+def test_corpus_errors_are_one_exact_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, content: str,
+                                          expected: str) -> None:
+    assert corpus_error(tmp_path, monkeypatch, content) == expected
+
+
+def test_corpus_invalid_utf8_and_missing_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    assert corpus_error(tmp_path, monkeypatch, b'{"cases": ["\xff\xfe"]}') == "corpus.json: not valid UTF-8 (byte 12)"
+    code, err = run(tmp_path, monkeypatch, ["--corpus", "nope.json", *GW])
+    assert (code, err.strip()) == (2, "nope.json: file not found")
+
+
+def test_corpus_huge_value_and_deep_nesting(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    line = corpus_error(tmp_path, monkeypatch, '{"cases": ' + "[" * 100_000 + "]" * 100_000 + "}")
+    assert line.startswith("corpus.json: ")
+    huge = json.dumps({"cases": [chat_case("a", stream="x" * 1_000_000)]})
+    line = corpus_error(tmp_path, monkeypatch, huge)
+    assert line == "corpus.json: case 'a': stream: Input should be a valid boolean, unable to interpret input"
+    assert len(line) < 300
+
+
+def test_valid_corpus_loads_with_hash(tmp_path: Path) -> None:
+    p = tmp_path / "c.json"
+    p.write_text(json.dumps({"cases": [chat_case("a", upstream="anthropic"), chat_case("b")]}))
+    loaded = load_corpus(p)
+    assert [c.id for c in loaded.corpus.cases] == ["a", "b"]
+    assert loaded.corpus.cases[0].upstreams() == ["anthropic"]
+    assert loaded.corpus.cases[1].upstreams() == ["openai", "anthropic"]
+    assert len(loaded.sha256) == 64
+    p.write_text(json.dumps([chat_case("a"), chat_case("a")]))
+    with pytest.raises(InputError, match=r"c\.json: case 'a': id: duplicate id \(first used by case #0\)$"):
+        load_corpus(p)
+
+
+def good_corpus(tmp_path: Path) -> None:
+    (tmp_path / "corpus.json").write_text(json.dumps({"cases": [chat_case("a")]}))
+
+
+@pytest.mark.parametrize(("args", "expected"), [
+    (["--gateways", "nope,litellm-typo"], "--gateways: unknown gateway 'nope', 'litellm-typo'; known gateways: "),
+    (["--gateways", " , "], "--gateways: empty selection; known gateways: "),
+    ([], "no gateway selected: use --gateways NAMES, --gateway NAME=URL or --gateways-file FILE; known gateways: "),
+    (["--gateway", "mine"], "--gateway: expected NAME=URL"),
+    (["--gateway", "bad name=http://127.0.0.1:1"], "--gateway bad name: NAME must match"),
+    (["--gateway", "mine=ftp://x"], "--gateway mine: URL must look like http://HOST:PORT"),
+    (["--gateway", "mine:azure=http://127.0.0.1:1"], "--gateway mine:azure: upstream kind must be one of openai, anthropic"),
+    (["--gateway", "a=http://127.0.0.1:1", "--gateway", "a=http://127.0.0.1:2"], "gateway 'a' selected twice"),
+    (["--gateway", "a=http://127.0.0.1:1", "--dialects", "chat,soap"], "--dialects: unknown dialect 'soap'; known dialects: chat, responses, messages"),
+    (["--gateway", "a=http://127.0.0.1:1", "--resume"], "--resume needs --out DIR"),
+    (["--gateway", "a=http://127.0.0.1:1", "--cases", "zzz*"], "no case matches the filters"),
+])
+def test_selection_errors(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, args: list[str], expected: str) -> None:
+    good_corpus(tmp_path)
+    code, err = run(tmp_path, monkeypatch, [*args, "--mock", "http://127.0.0.1:9", "--no-start-mock"])
+    assert code == 2
+    assert len(err.strip().splitlines()) == 1, err
+    assert err.strip().startswith(expected), err
+    assert not (tmp_path / "output").exists()
+
+
+def test_unknown_gateway_lists_known_names(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from gatewaylens.capture.gateways import known_names
+
+    good_corpus(tmp_path)
+    _, err = run(tmp_path, monkeypatch, ["--gateways", "nope"])
+    assert err.strip().endswith("known gateways: " + (", ".join(known_names()) or "(none installed in this build)"))
+
+
+@pytest.mark.parametrize(("content", "expected"), [
+    ("{", "gw.json: invalid JSON: Expecting property name enclosed in double quotes (line 1, column 2)"),
+    (json.dumps({"gateways": [{"name": "x", "routes": []}]}), "gw.json: gateway 'x': base_url: Field required"),
+    (json.dumps({"gateways": [{"name": "x", "base_url": "http://127.0.0.1:1",
+                               "routes": [{"dialect": "soap", "upstream": "openai", "path": "/p"}]}]}),
+     "gw.json: gateway 'x': routes[0].dialect: Input should be 'chat', 'responses' or 'messages'"),
+    (json.dumps({"gateways": [{"name": "x", "base_url": "nope", "routes": []}]}),
+     "gw.json: gateway 'x': base_url: URL must look like http://HOST:PORT, got 'nope'"),
+    (json.dumps({"gateways": [{"name": "x", "base_url": "http://127.0.0.1:1", "routes": []}]}),
+     "gw.json: gateway 'x': routes: a gateway needs at least one route"),
+    (json.dumps({"gateways": []}), "gw.json: gateways: the file defines no gateways"),
+    (json.dumps({"gateways": [], "extra": 1}), "gw.json: extra: unknown field (expected only 'gateways')"),
+])
+def test_gateways_file_errors(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, content: str, expected: str) -> None:
+    good_corpus(tmp_path)
+    (tmp_path / "gw.json").write_text(content)
+    code, err = run(tmp_path, monkeypatch, ["--gateways-file", "gw.json", "--mock", "http://127.0.0.1:9", "--no-start-mock"])
+    assert (code, err.strip()) == (2, expected)
+
+
+def test_out_dir_holding_a_run_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    good_corpus(tmp_path)
+    (tmp_path / "prev").mkdir()
+    (tmp_path / "prev" / "exchanges.jsonl").write_text("")
+    code, err = run(tmp_path, monkeypatch, [*GW, "--corpus", "corpus.json", "--out", "prev"])
+    assert code == 2
+    assert err.strip() == "--out prev: already holds a run; use --resume to complete it, or another directory"
+
+
+def test_no_mock_and_no_start(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    good_corpus(tmp_path)
+    code, err = run(tmp_path, monkeypatch, GW)
+    assert code == 2
+    assert err.strip().startswith("--mock http://127.0.0.1:9: nothing answers there (--no-start-mock given)")
+    assert not (tmp_path / "output").exists()
+
+
+def test_secret_in_gateway_url_not_echoed_in_errors(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    good_corpus(tmp_path)
+    code, err = run(tmp_path, monkeypatch, ["--gateway", "mine=ftp://h/?api_key=sk-canary-0123456789abcdefXYZ",
+                                            "--mock", "http://127.0.0.1:9", "--no-start-mock"])
+    assert code == 2
+    assert "sk-canary" not in err and "REDACTED" in err

@@ -1,0 +1,486 @@
+"""capture end to end on loopback: real mock, real HTTP, small independent test gateways.
+
+The test gateways (tests/capture_testgw.py) forward to their own mock channel with known
+rewrites (``model`` -> ``<name>-<model>``, header ``x-testgw: <name>``), so every record can be
+checked to belong to the gateway and exchange it is attributed to.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from gatewaylens.capture.launch import LaunchContext, Launched, Launcher, LaunchError
+from gatewaylens.capture.models import GatewayProfile, Route
+from tests.conftest import CANARIES
+
+ROOT = Path(__file__).resolve().parents[1]
+PY = sys.executable
+TESTGW = ROOT / "tests" / "capture_testgw.py"
+MODELS = {"chat": "gpt-4o-mini", "responses": "gpt-4.1-mini", "messages": "claude-3-5-haiku-latest"}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_http(url: str, timeout: float = 15.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with contextlib.suppress(httpx.HTTPError):
+            if httpx.get(url, timeout=1.0, trust_env=False).status_code == 200:
+                return
+        time.sleep(0.05)
+    raise AssertionError(f"{url} not ready")
+
+
+def case(cid: str, dialect: str = "chat", stream: bool = False, mode: str | None = None,
+         script: list[dict[str, Any]] | None = None, headers: dict[str, str] | None = None,
+         upstream: str | list[str] = "openai", text: str = "hi") -> dict[str, Any]:
+    body: dict[str, Any] = {"model": MODELS[dialect]}
+    if dialect == "responses":
+        body["input"] = text
+    else:
+        body["messages"] = [{"role": "user", "content": text}]
+    if dialect == "messages":
+        body["max_tokens"] = 64
+    if stream:
+        body["stream"] = True
+    c: dict[str, Any] = {"id": cid, "dialect": dialect, "stream": stream, "note": "test", "body": body,
+                         "upstream": upstream, "headers": dict(headers or {})}
+    if mode:
+        c["headers"]["x-testgw-mode"] = mode
+    if script:
+        c["script"] = script
+    return c
+
+
+class Gateways:
+    """Test gateway processes, each pointed at its own channel of the mock at ``mock_port``."""
+
+    def __init__(self, mock_port: int, signal_dir: Path | None = None) -> None:
+        self.mock_port = mock_port
+        self.signal_dir = signal_dir
+        self.procs: dict[str, subprocess.Popen[bytes]] = {}
+        self.urls: dict[str, str] = {}
+
+    def start(self, *names: str) -> list[str]:
+        for name in names:
+            port = free_port()
+            cmd = [PY, str(TESTGW), "--name", name, "--port", str(port),
+                   "--upstream", f"http://127.0.0.1:{self.mock_port}/ch/{name}"]
+            if self.signal_dir:
+                cmd += ["--signal-dir", str(self.signal_dir)]
+            self.procs[name] = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            self.urls[name] = f"http://127.0.0.1:{port}"
+        for name in names:
+            wait_http(self.urls[name] + "/health")
+        return [f"{n}={self.urls[n]}" for n in names]
+
+    def stop(self) -> None:
+        for p in self.procs.values():
+            if p.poll() is None:
+                p.kill()
+            p.wait()
+
+
+@pytest.fixture
+def mock_port() -> int:
+    return free_port()
+
+
+@pytest.fixture
+def gws(mock_port: int, tmp_path: Path) -> Iterator[Gateways]:
+    g = Gateways(mock_port, signal_dir=tmp_path)
+    yield g
+    g.stop()
+
+
+def write_corpus(tmp_path: Path, cases: list[dict[str, Any]]) -> Path:
+    p = tmp_path / "corpus.json"
+    p.write_text(json.dumps({"cases": cases}))
+    return p
+
+
+def capture_cmd(tmp_path: Path, mock_port: int, gateways: list[str], *extra: str) -> list[str]:
+    cmd = [PY, "-m", "gatewaylens.capture", "--corpus", str(tmp_path / "corpus.json"),
+           "--mock", f"http://127.0.0.1:{mock_port}", *extra]
+    for g in gateways:
+        cmd += ["--gateway", g]
+    return cmd
+
+
+def run_capture(tmp_path: Path, mock_port: int, gateways: list[str], *extra: str,
+                timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(capture_cmd(tmp_path, mock_port, gateways, *extra), cwd=tmp_path, capture_output=True,
+                          text=True, timeout=timeout, env={**os.environ, "PYTHONPATH": str(ROOT)})
+
+
+def exchanges(run_dir: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in (run_dir / "exchanges.jsonl").read_text().splitlines()]
+
+
+def by_case(exs: list[dict[str, Any]], gateway: str) -> dict[str, dict[str, Any]]:
+    return {e["case_id"]: e for e in exs if e["gateway"] == gateway}
+
+
+def window(e: dict[str, Any]) -> tuple[float, float]:
+    start = datetime.fromisoformat(e["timings"]["started"]).timestamp()
+    return start, start + e["timings"]["duration_ms"] / 1000
+
+
+# ---------------------------------------------------------------------------------------------
+
+
+def test_concurrent_gateways_attribution_retries_streams(tmp_path: Path, mock_port: int, gws: Gateways) -> None:
+    names = ["gw-a", "gw-b", "gw-c"]
+    specs = gws.start(*names)
+    cases = [case(f"{d}-{'s' if s else 'n'}", d, s) for d in ("chat", "responses", "messages") for s in (False, True)]
+    cases += [
+        case("retry-500", mode="retry", script=[{"status": 500}]),
+        case("double", mode="double"),
+        case("garbage", mode="garbage"),
+        case("slow-1", mode="slow", headers={"x-testgw-sleep": "0.3"}),
+        case("slow-2", mode="slow", headers={"x-testgw-sleep": "0.3"}),
+        case("upstream-429", script=[{"status": 429}]),
+        case("both-upstreams", upstream=["openai", "anthropic"]),
+    ]
+    write_corpus(tmp_path, cases)
+    t0 = time.monotonic()
+    res = run_capture(tmp_path, mock_port, specs, "--json", "--timeout", "10")
+    elapsed = time.monotonic() - t0
+    assert res.returncode == 0, res.stderr
+    summary = json.loads(res.stdout)
+    run_dir = Path(summary["run_dir"])
+    if not run_dir.is_absolute():
+        run_dir = tmp_path / run_dir
+    assert (tmp_path / "output" / "latest").resolve() == run_dir.resolve()
+    assert not os.path.isabs(os.readlink(tmp_path / "output" / "latest"))
+    exs = exchanges(run_dir)
+    assert len(exs) == 3 * (len(cases) + 1)  # both-upstreams gives two exchanges per gateway
+    assert len({e["id"] for e in exs}) == len(exs)
+    for e in exs:
+        g = e["gateway"]
+        if e["status"] == "unsupported":
+            assert e["case_id"] == "both-upstreams" and e["upstream"] == "anthropic"
+            assert "configured for an openai upstream" in e["unsupported_reason"]
+            assert e["upstream_requests"] == [] and e["client_request"] is None
+            continue
+        assert e["status"] == "ok", e
+        model = e["client_request"]["body"]["model"]
+        for r in e["upstream_requests"]:
+            # Attribution: only this gateway's channel, header and rewrite; never a neighbour's.
+            assert r["channel"] == g
+            assert r["headers"]["x-testgw"] == g
+            assert r["body_json"]["model"] == f"{g}-{model}"
+    for g in names:
+        ex = by_case(exs, g)
+        for d in ("chat", "responses", "messages"):
+            for s in ("n", "s"):
+                e = ex[f"{d}-{s}"]
+                assert len(e["upstream_requests"]) == 1
+                assert e["upstream_requests"][0]["path"] == f"/v1/{'chat/completions' if d == 'chat' else d}"
+                cr = e["client_response"]
+                assert cr["status"] == 200
+                if s == "s":
+                    assert cr["stream"] and cr["frames"], e
+                    assert e["upstream_requests"][0]["response"]["frames"]
+                    # Every frame the mock sent reached the client, in order (the gateway relays bytes).
+                    assert [f["data"] for f in cr["frames"]] == [f["data"] for f in e["upstream_requests"][0]["response"]["frames"]]
+                    assert all(f["offset_ms"] >= 0 for f in cr["frames"])
+                    assert e["notes"] == []
+                else:
+                    assert isinstance(cr["body"], dict) and cr["frames"] is None
+        retry = ex["retry-500"]["upstream_requests"]
+        assert [r["response"]["status"] for r in retry] == [500, 200]
+        assert retry[0]["seq"] < retry[1]["seq"]
+        assert [r["response"]["status"] for r in ex["double"]["upstream_requests"]] == [200, 200]
+        garbage = ex["garbage"]
+        assert garbage["upstream_requests"] == []
+        assert garbage["client_response"]["body"] is None and "not json" in garbage["client_response"]["text"]
+        e429 = ex["upstream-429"]
+        assert e429["status"] == "ok" and e429["error"]["kind"] == "http"
+        assert e429["client_response"]["status"] == 429
+    # Gateways ran concurrently: slow exchanges of different gateways overlap in time, and the
+    # run took well under the sequential sum of the slow cases (3 gateways x 2 x 0.3 s).
+    slow = [window(by_case(exs, g)["slow-1"]) for g in names]
+    assert max(s for s, _ in slow) < min(e for _, e in slow)
+    assert elapsed < 30
+    rows = {r["gateway"]: r for r in summary["gateways"]}
+    assert rows["gw-a"]["ok"] == len(cases) and rows["gw-a"]["unsupported"] == 1
+    assert rows["gw-a"]["upstream_calls"] == sum(len(e["upstream_requests"]) for e in exs if e["gateway"] == "gw-a")
+    info = json.loads((run_dir / "run.json").read_text())
+    assert info["finished"] and info["interrupted"] is False
+    assert [g["channel_url"] for g in info["gateways"]] == [f"http://127.0.0.1:{mock_port}/ch/{n}" for n in names]
+    assert len(info["corpus_sha256"]) == 64
+    for n in names:  # the channel URL each gateway must use is printed
+        assert f"http://127.0.0.1:{mock_port}/ch/{n}" in res.stderr
+
+
+def test_timeout_killed_gateway_and_late_records(tmp_path: Path, mock_port: int, gws: Gateways) -> None:
+    specs = gws.start("gw")
+    write_corpus(tmp_path, [
+        case("first"),
+        case("hang", mode="hang"),
+        # The mock answers this one after 1.5 s; the client gives up at 0.8 s.  Its record is
+        # completed while the next (slow, 0.7 s) exchange is in flight and must not be attributed there.
+        case("late-upstream", script=[{"delay_ms": 1500}]),
+        case("after-late", mode="slow", headers={"x-testgw-sleep": "0.7"}, text="after"),
+        case("stream-dies", stream=True, mode="die-mid-stream"),
+        case("refused-1"),
+        case("refused-2", stream=True),
+    ])
+    res = run_capture(tmp_path, mock_port, specs, "--timeout", "0.8", "--out", "run")
+    assert res.returncode == 1, res.stderr
+    exs = {e["case_id"]: e for e in exchanges(tmp_path / "run")}
+    assert list(exs) == ["first", "hang", "late-upstream", "after-late", "stream-dies", "refused-1", "refused-2"]
+    assert exs["first"]["status"] == "ok"
+    assert exs["hang"]["status"] == "error" and exs["hang"]["error"]["kind"] == "timeout"
+    assert exs["late-upstream"]["error"]["kind"] == "timeout"
+    after = exs["after-late"]
+    assert after["status"] == "ok", after
+    assert [r["body_json"]["messages"][0]["content"] for r in after["upstream_requests"]] == ["after"]
+    assert any(n.startswith("discarded upstream record seq") and "before this request was sent" in n
+               for n in after["notes"]), after["notes"]
+    sd = exs["stream-dies"]
+    assert sd["status"] == "error" and sd["error"]["kind"] in ("broken_stream", "protocol"), sd["error"]
+    for cid in ("refused-1", "refused-2"):
+        assert exs[cid]["status"] == "error" and exs[cid]["error"]["kind"] == "refused"
+    info = json.loads((tmp_path / "run" / "run.json").read_text())
+    assert info["counts"]["error"] >= 5 and info["interrupted"] is False
+
+
+def test_mock_restart_marks_mock_lost(tmp_path: Path, mock_port: int, gws: Gateways) -> None:
+    def start_mock() -> subprocess.Popen[bytes]:
+        p = subprocess.Popen([PY, "-m", "gatewaylens.mock", "--port", str(mock_port), "-q"],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=ROOT)
+        wait_http(f"http://127.0.0.1:{mock_port}/__mock/health")
+        return p
+
+    mock = start_mock()
+    try:
+        specs = gws.start("gw")
+        write_corpus(tmp_path, [
+            case("before"),
+            case("during", mode="slow", headers={"x-testgw-sleep": "2.0"}),
+            case("after-1"),
+            case("after-2", stream=True),
+        ])
+        proc = subprocess.Popen(capture_cmd(tmp_path, mock_port, specs, "--no-start-mock", "--out", "run"),
+                                cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        flag = tmp_path / "slow-gw"
+        deadline = time.monotonic() + 20
+        while not flag.exists():
+            assert time.monotonic() < deadline, "the slow exchange never started"
+            time.sleep(0.02)
+        old = httpx.get(f"http://127.0.0.1:{mock_port}/__mock/health", trust_env=False).json()["instance"]
+        mock.terminate()
+        mock.wait(10)
+        mock = start_mock()
+        new = httpx.get(f"http://127.0.0.1:{mock_port}/__mock/health", trust_env=False).json()["instance"]
+        assert new != old
+        _, err = proc.communicate(timeout=60)
+        assert proc.returncode == 1, err
+    finally:
+        mock.terminate()
+        mock.wait(10)
+    exs = {e["case_id"]: e for e in exchanges(tmp_path / "run")}
+    assert exs["before"]["status"] == "ok" and exs["before"]["upstream_requests"][0]["instance"] == old
+    lost = exs["during"]
+    assert lost["status"] == "error" and lost["error"]["kind"] == "mock_lost"
+    assert lost["upstream_requests"] == []  # its record lives in the new instance: never attributed
+    assert "restarted" in lost["error"]["message"]
+    for cid in ("after-1", "after-2"):
+        e = exs[cid]
+        assert e["status"] == "ok", e
+        assert [r["instance"] for r in e["upstream_requests"]] == [new]
+        assert e["upstream_requests"][0]["body_json"]["model"] == f"gw-{MODELS['chat']}"
+
+
+def test_sigint_keeps_completed_then_resume_finishes(tmp_path: Path, mock_port: int, gws: Gateways) -> None:
+    specs = gws.start("gw")
+    ids = [f"c{i}" for i in range(8)]
+    write_corpus(tmp_path, [case(i, mode="slow", headers={"x-testgw-sleep": "0.25"}) for i in ids])
+    proc = subprocess.Popen(capture_cmd(tmp_path, mock_port, specs, "--out", "run"), cwd=tmp_path,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    jl = tmp_path / "run" / "exchanges.jsonl"
+    deadline = time.monotonic() + 30
+    while not (jl.exists() and len(jl.read_text().splitlines()) >= 2):
+        assert time.monotonic() < deadline and proc.poll() is None
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err
+    first = jl.read_text()
+    done = [json.loads(x) for x in first.splitlines()]
+    assert 2 <= len(done) < len(ids)
+    assert all(e["status"] == "ok" for e in done)
+    info = json.loads((tmp_path / "run" / "run.json").read_text())
+    assert info["interrupted"] is True and info["counts"]["exchanges"] == len(done)
+    # A run killed while writing leaves a truncated last line: resume drops it, keeps the rest.
+    with jl.open("a") as fh:
+        fh.write('{"id": "gw/c7/openai", "case_')
+    res = run_capture(tmp_path, mock_port, specs, "--out", "run", "--resume")
+    assert res.returncode == 0, res.stderr
+    text = jl.read_text()
+    assert text.startswith(first)
+    final = [json.loads(x) for x in text.splitlines()]
+    assert [e["case_id"] for e in final] == ids
+    info = json.loads((tmp_path / "run" / "run.json").read_text())
+    assert info["interrupted"] is False and info["counts"]["exchanges"] == len(ids)
+    assert len(info["options"]["resumed"]) == 1
+
+
+def test_sigterm_exit_143(tmp_path: Path, mock_port: int, gws: Gateways) -> None:
+    specs = gws.start("gw")
+    write_corpus(tmp_path, [case(f"c{i}", mode="slow", headers={"x-testgw-sleep": "0.3"}) for i in range(6)])
+    proc = subprocess.Popen(capture_cmd(tmp_path, mock_port, specs, "--out", "run"), cwd=tmp_path,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    jl = tmp_path / "run" / "exchanges.jsonl"
+    deadline = time.monotonic() + 30
+    while not (jl.exists() and jl.read_text().count("\n") >= 1):
+        assert time.monotonic() < deadline and proc.poll() is None
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGTERM)
+    proc.communicate(timeout=30)
+    assert proc.returncode == 143
+    assert json.loads((tmp_path / "run" / "run.json").read_text())["interrupted"] is True
+    for line in jl.read_text().splitlines():
+        json.loads(line)
+
+
+def test_canary_secrets_reach_no_file_and_no_terminal(tmp_path: Path, mock_port: int, gws: Gateways) -> None:
+    specs = gws.start("gw")
+    auth = {"Authorization": f"Bearer {CANARIES[0]}", "x-api-key": CANARIES[1], "Cookie": f"session={CANARIES[3]}",
+            "x-custom-token": CANARIES[2]}
+    write_corpus(tmp_path, [
+        case("plain", headers=auth),
+        case("stream", stream=True, headers=auth),
+        case("echo", mode="echo", headers=auth),  # the gateway echoes the key in its answer
+        case("messages", dialect="messages", headers=auth),
+    ])
+    url_with_key = specs[0] + f"/?api_key={CANARIES[2]}"
+    res = run_capture(tmp_path, mock_port, [url_with_key], "--json")
+    assert res.returncode == 0, res.stderr
+    files = [p for p in (tmp_path / "output").rglob("*") if p.is_file()]
+    assert {p.name for p in files} == {"run.json", "exchanges.jsonl"}
+    for p in files:
+        text = p.read_text()
+        for c in CANARIES:
+            assert c not in text, f"{c} leaked into {p.name}"
+    for c in CANARIES:
+        assert c not in res.stdout and c not in res.stderr
+    exs = {e["case_id"]: e for e in exchanges(next(iter(files)).parent)}
+    # Redacted, yet still comparable: the client's key and what the gateway forwarded share a fingerprint.
+    sent = exs["plain"]["client_request"]["headers"]["authorization"]
+    fwd = exs["plain"]["upstream_requests"][0]["headers"]["authorization"]
+    assert sent.startswith("Bearer [REDACTED") and sent == fwd
+    assert "api_key=%5BREDACTED" in exs["plain"]["client_request"]["url"] or "api_key=[REDACTED" in exs["plain"]["client_request"]["url"]
+    assert exs["echo"]["client_response"]["body"]["echo_auth"].startswith("[REDACTED len=")
+
+
+# --- --launch: lifecycle through the launcher registry (in-process, test launchers) -----------
+
+
+
+class _TestGatewayLauncher(Launcher):
+    name = "test-capture-tgw"
+    ready_timeout_s = 20.0
+    started: list[tuple[subprocess.Popen[bytes], Path]] = []  # noqa: RUF012 - test bookkeeping
+
+    def available(self) -> str | None:
+        return None
+
+    def version(self) -> str | None:
+        return "tgw-1.0"
+
+    async def start(self, ctx: LaunchContext) -> Launched:
+        proc = self.spawn([PY, str(TESTGW), "--name", "tl-ok", "--port", str(ctx.port), "--upstream", ctx.channel_url], ctx)
+        _TestGatewayLauncher.started.append((proc, ctx.workdir))
+        await self.wait_ready(f"http://127.0.0.1:{ctx.port}/health")
+        return Launched(base_url=f"http://127.0.0.1:{ctx.port}")
+
+
+class _MissingLauncher(Launcher):
+    name = "test-capture-missing"
+
+    def available(self) -> str | None:
+        return "test-capture-missing is not installed here (nothing to install)"
+
+
+class _BrokenLauncher(Launcher):
+    name = "test-capture-broken"
+
+    def available(self) -> str | None:
+        return None
+
+    async def start(self, ctx: LaunchContext) -> Launched:
+        raise LaunchError("test-capture-broken exited with code 1 before it was ready: bad config")
+
+
+def _profile(name: str, launcher: str) -> GatewayProfile:
+    return GatewayProfile(name=name, base_url="http://127.0.0.1:9", launcher=launcher, routes=[
+        Route(dialect="chat", upstream="openai", path="/v1/chat/completions"),
+        Route(dialect="messages", upstream="anthropic", path="/v1/messages", model="renamed-by-profile"),
+    ])
+
+
+def test_launch_starts_skips_and_stops(tmp_path: Path, mock_port: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    from click.testing import CliRunner
+
+    from gatewaylens.capture import gateways
+    from gatewaylens.capture.cli import main
+
+    for launcher in (_TestGatewayLauncher, _MissingLauncher, _BrokenLauncher):
+        monkeypatch.setitem(gateways.LAUNCHERS, launcher.name, launcher)
+    for prof in (_profile("tl-ok", _TestGatewayLauncher.name), _profile("tl-missing", _MissingLauncher.name),
+                 _profile("tl-broken", _BrokenLauncher.name)):
+        monkeypatch.setitem(gateways.PROFILES, prof.name, prof)
+    _TestGatewayLauncher.started.clear()
+    write_corpus(tmp_path, [case("c1"), case("m1", dialect="messages", stream=True, upstream=["openai", "anthropic"])])
+    monkeypatch.chdir(tmp_path)
+    res = CliRunner().invoke(main, ["--gateways", "tl-ok,tl-missing,tl-broken", "--launch", "--corpus", "corpus.json",
+                                    "--mock", f"http://127.0.0.1:{mock_port}", "--out", "run", "--json"],
+                             catch_exceptions=False)
+    assert res.exit_code == 0, res.stderr
+    assert "tl-missing: skipped: test-capture-missing is not installed here (nothing to install)" in res.stderr
+    assert "tl-broken: skipped: test-capture-broken exited with code 1 before it was ready: bad config" in res.stderr
+    (proc, workdir), = _TestGatewayLauncher.started
+    assert proc.poll() is not None, "the launched gateway must be stopped at the end"
+    assert not workdir.exists()
+    info = json.loads((tmp_path / "run" / "run.json").read_text())
+    gw = {g["name"]: g for g in info["gateways"]}
+    assert gw["tl-ok"]["launched"] == "local" and gw["tl-ok"]["version"] == "tgw-1.0"
+    assert gw["tl-ok"]["base_url"] != "http://127.0.0.1:9"
+    assert gw["tl-missing"]["skipped"] and gw["tl-broken"]["skipped"]
+    exs = {e["id"]: e for e in exchanges(tmp_path / "run")}
+    assert set(exs) == {"tl-ok/c1/openai", "tl-ok/m1/openai", "tl-ok/m1/anthropic"}
+    assert exs["tl-ok/c1/openai"]["status"] == "ok" and exs["tl-ok/c1/openai"]["upstream_requests"]
+    assert exs["tl-ok/m1/openai"]["status"] == "unsupported"
+    anth = exs["tl-ok/m1/anthropic"]
+    # The route's model replaces the case's model.
+    assert anth["client_request"]["body"]["model"] == "renamed-by-profile"
+    assert anth["upstream_requests"][0]["body_json"]["model"] == "tl-ok-renamed-by-profile"
+    rows = {r["gateway"]: r for r in json.loads(res.stdout)["gateways"]}
+    assert rows["tl-missing"]["skipped"] and rows["tl-ok"]["ok"] == 2 and rows["tl-ok"]["unsupported"] == 1
+
+    # Nothing launchable at all: exit 1, never a silent empty success.
+    res = CliRunner().invoke(main, ["--gateways", "tl-missing", "--launch", "--corpus", "corpus.json",
+                                    "--mock", f"http://127.0.0.1:{mock_port}", "--out", "run2"], catch_exceptions=False)
+    assert res.exit_code == 1
