@@ -74,10 +74,16 @@ def redaction_marker(value: str) -> str:
     return f"[REDACTED len={len(value)} fp={fingerprint(value)}]"
 
 
+#: Words that contain a secret-looking part but name no secret (Portkey's routing headers).
+_NOT_SECRET_WORDS = ("portkey", "keep-alive", "keepalive", "monkey")
+
+
 def is_secret_name(name: str, *, query: bool = False) -> bool:
     n = name.strip().lower()
     if n in _SECRET_HEADER_EXACT or (query and n in _SECRET_QUERY_EXACT):
         return True
+    for word in _NOT_SECRET_WORDS:
+        n = n.replace(word, "")
     return any(part in n for part in _SECRET_NAME_PARTS)
 
 
@@ -261,7 +267,8 @@ REQUEST_EQUIVALENCES: list[dict[str, Any]] = [
     {"concept": "top_p", "chat": ["top_p"], "responses": ["top_p"], "messages": ["top_p"]},
     {"concept": "top_k", "chat": ["top_k"], "responses": [], "messages": ["top_k"]},
     {"concept": "stream", "chat": ["stream"], "responses": ["stream"], "messages": ["stream"]},
-    {"concept": "system prompt", "chat": ["messages[].content"], "responses": ["instructions", "input[].content"],
+    {"concept": "system prompt", "chat": ["messages[].content", "messages[].content[].text"],
+     "responses": ["instructions", "input[].content", "input[].content[].text"],
      "messages": ["system", "system[].text"]},
     {"concept": "user id", "chat": ["user", "safety_identifier"], "responses": ["user", "safety_identifier"],
      "messages": ["metadata.user_id"]},
@@ -276,6 +283,14 @@ REQUEST_EQUIVALENCES: list[dict[str, Any]] = [
      "messages": ["thinking.budget_tokens", "output_config.effort"]},
     {"concept": "structured output", "chat": ["response_format"], "responses": ["text.format"], "messages": ["output_format"]},
     {"concept": "metadata", "chat": ["metadata"], "responses": ["metadata"], "messages": ["metadata"]},
+    # Added for analyze: tool calls and results in the conversation history.
+    {"concept": "tool call (history)",
+     "chat": ["messages[].tool_calls[].id", "messages[].tool_calls[].function.name", "messages[].tool_calls[].function.arguments"],
+     "responses": ["input[].call_id", "input[].name", "input[].arguments"],
+     "messages": ["messages[].content[].id", "messages[].content[].name", "messages[].content[].input"]},
+    {"concept": "tool result (history)", "chat": ["messages[].tool_call_id", "messages[].content"],
+     "responses": ["input[].call_id", "input[].output"],
+     "messages": ["messages[].content[].tool_use_id", "messages[].content[].content"]},
     # Added for analyze: the conversation itself (Responses `input` may be a bare string).
     {"concept": "conversation", "chat": ["messages", "messages[].content", "messages[].content[].text"],
      "responses": ["input", "input[].content", "input[].content[].text"],
@@ -400,6 +415,8 @@ RESPONSE_EQUIVALENCES: list[dict[str, Any]] = [
     {"concept": "total tokens", "chat": ["usage.total_tokens"], "responses": ["usage.total_tokens"], "messages": []},
     {"concept": "cached tokens", "chat": ["usage.prompt_tokens_details.cached_tokens"],
      "responses": ["usage.input_tokens_details.cached_tokens"], "messages": ["usage.cache_read_input_tokens"]},
+    {"concept": "cache write tokens", "chat": ["usage.prompt_tokens_details.cache_write_tokens"],
+     "responses": ["usage.input_tokens_details.cache_write_tokens"], "messages": ["usage.cache_creation_input_tokens"]},
     {"concept": "reasoning tokens", "chat": ["usage.completion_tokens_details.reasoning_tokens"],
      "responses": ["usage.output_tokens_details.reasoning_tokens"], "messages": []},
 ]

@@ -237,26 +237,28 @@ def test_timeout_killed_gateway_and_late_records(tmp_path: Path, mock_port: int,
     write_corpus(tmp_path, [
         case("first"),
         case("hang", mode="hang"),
-        # The mock answers this one after 1.5 s; the client gives up at 0.8 s.  Its record is
-        # completed while the next (slow, 0.7 s) exchange is in flight and must not be attributed there.
+        # The mock answers this one after 1.5 s; the client gives up at 1.0 s.  Its record is
+        # completed while the next (slow, 0.8 s) exchange is in flight and must not be attributed there.
         case("late-upstream", script=[{"delay_ms": 1500}]),
-        case("after-late", mode="slow", headers={"x-testgw-sleep": "0.7"}, text="after"),
+        case("after-late", mode="slow", headers={"x-testgw-sleep": "0.8"}, text="after"),
         case("stream-dies", stream=True, mode="die-mid-stream"),
         case("refused-1"),
         case("refused-2", stream=True),
     ])
-    res = run_capture(tmp_path, mock_port, specs, "--timeout", "0.8", "--out", "run")
+    res = run_capture(tmp_path, mock_port, specs, "--timeout", "1.0", "--out", "run")
     assert res.returncode == 1, res.stderr
     exs = {e["case_id"]: e for e in exchanges(tmp_path / "run")}
     assert list(exs) == ["first", "hang", "late-upstream", "after-late", "stream-dies", "refused-1", "refused-2"]
     assert exs["first"]["status"] == "ok"
     assert exs["hang"]["status"] == "error" and exs["hang"]["error"]["kind"] == "timeout"
-    assert exs["late-upstream"]["error"]["kind"] == "timeout"
+    late = exs["late-upstream"]
+    assert late["error"]["kind"] == "timeout"
+    # The mock reports the delayed request as in flight, so capture waits for it (within its
+    # settle bound) and the record lands in its own exchange, never in the next one.
+    assert [r["response"]["scripted"] for r in late["upstream_requests"]] == ["delay=1500ms"]
     after = exs["after-late"]
     assert after["status"] == "ok", after
     assert [r["body_json"]["messages"][0]["content"] for r in after["upstream_requests"]] == ["after"]
-    assert any(n.startswith("discarded upstream record seq") and "before this request was sent" in n
-               for n in after["notes"]), after["notes"]
     sd = exs["stream-dies"]
     assert sd["status"] == "error" and sd["error"]["kind"] in ("broken_stream", "protocol"), sd["error"]
     for cid in ("refused-1", "refused-2"):
@@ -310,6 +312,38 @@ def test_mock_restart_marks_mock_lost(tmp_path: Path, mock_port: int, gws: Gatew
         assert e["status"] == "ok", e
         assert [r["instance"] for r in e["upstream_requests"]] == [new]
         assert e["upstream_requests"][0]["body_json"]["model"] == f"gw-{MODELS['chat']}"
+
+
+def test_mock_gone_fails_fast(tmp_path: Path, mock_port: int, gws: Gateways) -> None:
+    mock = subprocess.Popen([PY, "-m", "gatewaylens.mock", "--port", str(mock_port), "-q"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=ROOT)
+    try:
+        wait_http(f"http://127.0.0.1:{mock_port}/__mock/health")
+        specs = gws.start("gw")
+        write_corpus(tmp_path, [case("before"), case("during", mode="slow", headers={"x-testgw-sleep": "0.5"}),
+                                case("never-1"), case("never-2")])
+        proc = subprocess.Popen(capture_cmd(tmp_path, mock_port, specs, "--no-start-mock", "--out", "run", "--json"),
+                                cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        deadline = time.monotonic() + 20
+        while not (tmp_path / "slow-gw").exists():
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+        mock.kill()
+        mock.wait(10)
+        t0 = time.monotonic()
+        out, err = proc.communicate(timeout=60)
+        assert time.monotonic() - t0 < 15, "a vanished mock must fail fast"
+    finally:
+        if mock.poll() is None:
+            mock.kill()
+            mock.wait()
+    assert proc.returncode == 1, err
+    exs = {e["case_id"]: e for e in exchanges(tmp_path / "run")}
+    assert list(exs) == ["before", "during"]  # nothing attributed after the mock went away
+    assert exs["during"]["status"] == "error" and exs["during"]["error"]["kind"] == "mock_lost"
+    row = json.loads(out)["gateways"][0]
+    assert row["aborted"] and row["not_captured"] == 2
+    assert "gw: stopped:" in err
 
 
 def test_sigint_keeps_completed_then_resume_finishes(tmp_path: Path, mock_port: int, gws: Gateways) -> None:

@@ -639,11 +639,13 @@ TOOL_CALL_MARK: dict[str, str] = {
 
 
 async def _send(client: httpx.AsyncClient, channel: str, case: Case) -> int | None:
-    """Queue the case's script (replacing any leftover) and send its body; None when the stream broke."""
-    if case.script:
-        steps = [s.model_dump(exclude_defaults=True) for s in case.script]
-        r = await client.post(f"/__mock/script?channel={channel}", json={"steps": steps, "mode": "replace"})
-        assert r.status_code == 200, (case.id, r.text)
+    """Queue the case's script, replacing any leftover as capture does, and send its body.
+
+    Returns the HTTP status, or None when the stream broke.
+    """
+    steps = [s.model_dump(mode="json", exclude_defaults=True) for s in case.script or []]
+    r = await client.post(f"/__mock/script?channel={channel}", json={"steps": steps, "mode": "replace"})
+    assert r.status_code == 200, (case.id, r.text)
     try:
         r = await client.post(f"/ch/{channel}{DIALECT_PATHS[case.dialect]}", json=case.body, headers=case.headers)
     except httpx.RemoteProtocolError:

@@ -1,0 +1,1 @@
+"""analyze: translation maps, findings, report, AI-review prompts and regression fixtures."""

@@ -11,12 +11,12 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from gatewaylens.analyze.models import Direction, ExchangeSummary, FindingRow, Severity, StreamSummary
+from gatewaylens.analyze.models import Direction, ExchangeSummary, FindingRow, Kind, Severity, StreamSummary
 from gatewaylens.analyze.streams import compare_extracts, extract_body, extract_frames, parse_frames
-from gatewaylens.analyze.translate import Entry, Translator
+from gatewaylens.analyze.translate import Entry, Translator, is_default
 from gatewaylens.analyze.values import STRUCTURAL_STRINGS, excerpt
 from gatewaylens.capture.models import ClientResponse, Exchange, RunInfo
-from gatewaylens.dialects import Dialect, dialect_for_path, is_secret_name
+from gatewaylens.dialects import DIALECTS, REQUEST_EQUIVALENCES, Dialect, dialect_for_path, is_secret_name
 from gatewaylens.mock.models import RecordedExchange
 
 
@@ -202,7 +202,7 @@ def analyze_exchange(ex: Exchange, *, include_kept: bool = False) -> ExchangeRes
     if not ex.upstream_requests:
         cr = ex.client_response
         if cr is not None and 400 <= cr.status < 500:
-            entries = rejected_entries(client_body, cr)
+            entries = rejected_entries(client_body, cr, ex.dialect)
             emit("request", entries, None)
             summary.outcome = "rejected" if entries else "no_upstream_call"
         else:
@@ -217,7 +217,7 @@ def analyze_exchange(ex: Exchange, *, include_kept: bool = False) -> ExchangeRes
                                  "the upstream request body is not JSON")]
             emit("request", entries, i)
             emit("headers", compare_headers(ex.client_request.headers, rec.headers), i)
-        _response_side(ex, emit, summary)
+        _response_side(ex, emit, summary, include_kept)
 
     summary.counts = _counts(findings)
     summary.score = exchange_score(summary.outcome, findings)
@@ -226,7 +226,7 @@ def analyze_exchange(ex: Exchange, *, include_kept: bool = False) -> ExchangeRes
     return result
 
 
-def _response_side(ex: Exchange, emit: Any, summary: ExchangeSummary) -> None:
+def _response_side(ex: Exchange, emit: Any, summary: ExchangeSummary, include_kept: bool) -> None:
     cr = ex.client_response
     ai = answer_index(ex)
     if cr is None or ai is None:
@@ -245,13 +245,14 @@ def _response_side(ex: Exchange, emit: Any, summary: ExchangeSummary) -> None:
         cl_ex = (extract_frames(ex.dialect, parse_frames((f.event, f.data, f.json_data) for f in cr.frames))
                  if cr.frames is not None else extract_body(ex.dialect, cr.body))
         entries, ss = compare_extracts(up_ex, cl_ex, client_stream=client_stream,
-                                       usage_requested=usage_requested(ex), upstream_cut=ans.cut)
+                                       usage_requested=usage_requested(ex), upstream_cut=ans.cut,
+                                       client_error=cr.status >= 400)
         emit("stream" if client_stream else "response", entries, ai)
         if client_stream:
             summary.stream_summary = ss
         return
     if isinstance(ans.body, dict | list) and isinstance(cr.body, dict | list):
-        emit("response", Translator("response", up_dialect, ex.dialect).compare(ans.body, cr.body), ai)
+        emit("response", Translator("response", up_dialect, ex.dialect, include_kept=include_kept).compare(ans.body, cr.body), ai)
     elif ans.body is not None and cr.body is None:
         emit("response", [Entry("changed", "", "", excerpt(ans.body), excerpt(cr.text), "error",
                                 "the client response is not JSON")], ai)
@@ -338,7 +339,13 @@ def field_statuses(body: Any, findings: list[FindingRow], summary: ExchangeSumma
         status = "kept"
         kinds = {f.kind for f in exact}
         if "dropped" in kinds:
-            status = "omitted (default/null)" if all(f.severity == "info" for f in exact if f.kind == "dropped") else "dropped"
+            drop = next(f for f in exact if f.kind == "dropped")
+            if drop.severity != "info":
+                status = "dropped"
+            elif is_default(r, drop.before):
+                status = "omitted (null/default)"
+            else:
+                status = "dropped (no equivalent)"
         elif kinds & {"renamed", "moved"}:
             f = next(f for f in exact if f.kind in ("renamed", "moved"))
             status = f"{f.kind} to {f.to_path}"
@@ -388,7 +395,7 @@ def compare_headers(client: dict[str, str], upstream: dict[str, str]) -> list[En
         if same:
             target = name if name in same else same[0]
             used.add(target)
-            kind = "kept" if target == name else "renamed"
+            kind: Kind = "kept" if target == name else "renamed"
             out.append(Entry(kind, name, target, value, up_creds[target], "warn",
                              "the client's credential was forwarded verbatim to the upstream"))
         elif up_creds:
@@ -419,6 +426,7 @@ def compare_headers(client: dict[str, str], upstream: dict[str, str]) -> list[En
 
 
 _COMMON_KEYS = STRUCTURAL_STRINGS | {"model", "messages", "input", "stream", "content"}
+_GENERIC_FIELDS = frozenset({"model", "messages", "input", "stream", "system", "max_tokens"})
 
 
 def error_message(cr: ClientResponse) -> str:
@@ -436,7 +444,7 @@ def error_message(cr: ClientResponse) -> str:
     return (cr.text or "")[:2000]
 
 
-def rejected_entries(body: Any, cr: ClientResponse) -> list[Entry]:
+def rejected_entries(body: Any, cr: ClientResponse, dialect: Dialect | None = None) -> list[Entry]:
     """Client fields named in a 4xx answered without any upstream call."""
     message = error_message(cr)
     if not message or not isinstance(body, dict):
@@ -445,7 +453,15 @@ def rejected_entries(body: Any, cr: ClientResponse) -> list[Entry]:
     seen: set[str] = set()
 
     def named(key: str) -> bool:
-        return re.search(rf"(?<![A-Za-z0-9_]){re.escape(key)}(?![A-Za-z0-9_])", message) is not None
+        if key in _GENERIC_FIELDS:
+            # "model" appears in most error texts: count it only when written as a field name.
+            return re.search(rf"[`'\"]{re.escape(key)}[`'\"]|(?<![A-Za-z0-9_]){re.escape(key)}\s*[:=]", message) is not None
+        return re.search(rf"(?<![A-Za-z0-9_.]){re.escape(key)}(?![A-Za-z0-9_])", message) is not None
+
+    def named_as_equivalent(path: str) -> bool:
+        """The error may name the field as the gateway's target dialect calls it
+        (`thinking.budget_tokens` rejected as `reasoning.effort`)."""
+        return any(named(other) for other in _equivalent_names(dialect, path))
 
     def visit(value: Any, path: str, depth: int) -> None:
         if depth > 3:
@@ -454,7 +470,9 @@ def rejected_entries(body: Any, cr: ClientResponse) -> list[Entry]:
             for k, v in value.items():
                 p = f"{path}.{k}" if path else k
                 generic = re.sub(r"\[\d+\]", "[]", p)
-                if generic not in seen and (depth == 0 or (len(k) >= 4 and k.lower() not in _COMMON_KEYS)) and named(k):
+                if generic not in seen and (
+                        ((depth == 0 or (len(k) >= 4 and k.lower() not in _COMMON_KEYS)) and named(k))
+                        or named_as_equivalent(generic)):
                     seen.add(generic)
                     out.append(Entry("rejected", p, None, v if not isinstance(v, dict | list) else excerpt(v, 120), None,
                                      "warn", f"gateway answered {cr.status} without calling upstream: {excerpt(message, 160)}"))
@@ -464,6 +482,22 @@ def rejected_entries(body: Any, cr: ClientResponse) -> list[Entry]:
                 visit(v, f"{path}[{i}]", depth + 1)
 
     visit(body, "", 0)
+    # Generic fields count only when nothing more specific is named.
+    specific = [e for e in out if (e.src_path or "") not in _GENERIC_FIELDS]
+    return specific or out
+
+
+def _equivalent_names(dialect: Dialect | None, generic: str) -> list[str]:
+    """Names of the same concept in the other dialects (full dotted path and last key)."""
+    if dialect is None:
+        return []
+    out: list[str] = []
+    for row in REQUEST_EQUIVALENCES:
+        if generic in row.get(dialect, []) and "[]" not in generic:
+            for d in DIALECTS:
+                if d == dialect:
+                    continue
+                out.extend(p for p in row.get(d, []) if "[]" not in p and p != generic and len(p) >= 4)
     return out
 
 

@@ -36,6 +36,10 @@ def _answer(u: Any) -> Any:
     return elide(resp.body)
 
 
+#: A prompt must fit a reviewer's context: sections past this many per case are only counted.
+MAX_SECTIONS_PER_CASE = 30
+
+
 class PromptWriter:
     def __init__(self, out_dir: Path, notes: dict[str, dict[str, Any]]) -> None:
         self.out_dir = out_dir
@@ -47,6 +51,8 @@ class PromptWriter:
         self.tpl_ex = self.env.get_template("prompt_exchange.md.j2")
         self.tpl_tail = self.env.get_template("prompt_tail.md.j2")
         self.cases: dict[str, tuple[str, bool]] = {}
+        self.sections: dict[str, int] = {}
+        self.omitted: dict[str, int] = {}
 
     def add(self, result: ExchangeResult) -> None:
         ex = result.exchange
@@ -57,6 +63,10 @@ class PromptWriter:
             head = self.tpl_head.render(case_id=case, dialect=ex.dialect, stream=ex.stream,
                                         note=self.notes.get(case, {}).get("note", ""), client_body=elide(body))
             (self.parts / f"{case}.head").write_text(head, encoding="utf-8")
+        if self.sections.get(case, 0) >= MAX_SECTIONS_PER_CASE:
+            self.omitted[case] = self.omitted.get(case, 0) + 1
+            return
+        self.sections[case] = self.sections.get(case, 0) + 1
         upstream = [{
             "method": u.method, "path": u.path, "headers": u.headers, "status": u.response.status,
             "cut": u.response.cut, "body": elide(u.body_json) if u.body_is_json else elide(u.body_text),
@@ -89,6 +99,9 @@ class PromptWriter:
                 if body.exists():
                     with body.open("r", encoding="utf-8") as fh:
                         shutil.copyfileobj(fh, out)
+                if self.omitted.get(case):
+                    out.write(f"({self.omitted[case]} more exchange(s) of this case omitted to keep the prompt "
+                              f"readable; they are in findings.json.)\n\n")
                 out.write(tail)
             written.append(target)
         shutil.rmtree(self.parts, ignore_errors=True)

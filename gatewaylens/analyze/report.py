@@ -83,7 +83,7 @@ class Aggregator:
 
     def __init__(self, *, track_keys: bool = False) -> None:
         self.scores: dict[str, GatewayScore] = {}
-        self._score_sum: Counter[str] = Counter()
+        self._score_sum: dict[str, float] = {}
         self._score_n: Counter[str] = Counter()
         self.cells: dict[tuple[str, str], _Cell] = {}
         self.cases: dict[str, tuple[str, bool]] = {}
@@ -122,7 +122,7 @@ class Aggregator:
         cell.exchanges += 1
         cell.outcomes[s.outcome] += 1
         if s.score is not None:
-            self._score_sum[s.gateway] += s.score
+            self._score_sum[s.gateway] = self._score_sum.get(s.gateway, 0.0) + s.score
             self._score_n[s.gateway] += 1
             cell.score_sum += s.score
             cell.scored += 1
@@ -173,8 +173,8 @@ class Aggregator:
         for g in self.gateways():
             gs = self.scores[g]
             n = self._score_n[g]
-            gs.fidelity = round(self._score_sum[g] / n, 1) if n else None
-            gs.findings = dict(sorted(gs.findings.items(), key=lambda kv: KINDS.index(kv[0])))  # type: ignore[arg-type]
+            gs.fidelity = round(self._score_sum.get(g, 0.0) / n, 1) if n else None
+            gs.findings = dict(sorted(gs.findings.items(), key=lambda kv: KINDS.index(kv[0])))
             gs.severities = dict(sorted(gs.severities.items()))
             out.append(gs)
         return out
@@ -276,9 +276,10 @@ def render_report(agg: Aggregator, run: RunInfo, *, notes: dict[str, dict[str, A
                               "tables": tables, "streams": streams, "verdicts": verdicts.get(c, [])})
     support = []
     for dialect in sorted(agg.support):
-        rows = agg.support[dialect]
+        field_rows = agg.support[dialect]
         support.append({"dialect": dialect, "rows": [
-            {"field": name, "cells": [_support_cell(rows[name].get(g)) for g in gateways]} for name in sorted(rows)]})
+            {"field": name, "cells": [_support_cell(field_rows[name].get(g)) for g in gateways]}
+            for name in sorted(field_rows)]})
     tpl = environment().get_template("report.md.j2")
     return tpl.render(
         run=run, scores=scores, gateways=gateways, matrix=matrix, cases=case_sections, support=support,

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from gatewaylens.analyze.models import Severity, StreamSummary
-from gatewaylens.analyze.translate import Entry
+from gatewaylens.analyze.translate import Entry, cache_counts
 from gatewaylens.analyze.values import excerpt
 from gatewaylens.dialects import (
     STREAM_EVENT_EQUIVALENCES,
@@ -49,6 +49,9 @@ def _usage(dialect: Dialect | None, usage: Any, into: dict[str, int] | None = No
         v = usage.get(name)
         if isinstance(v, int) and not isinstance(v, bool):
             out[norm] = v
+    cache = cache_counts({"usage": usage})
+    if cache:
+        out["cache"] = max(cache)  # the sum when several cache counts are reported
     return out or into
 
 
@@ -82,7 +85,7 @@ def extract_frames(dialect: Dialect | None, frames: list[Frame]) -> Extract:
             continue
         if not isinstance(data, dict):
             continue
-        ex.chunk_keys.update(data.keys())
+        ex.chunk_keys.update(k for k, v in data.items() if v is not None and v != [] and v != {})
         if dialect == "chat":
             ex.usage = _usage(dialect, data.get("usage"), ex.usage)
             for choice in data.get("choices") or ():
@@ -108,11 +111,12 @@ def extract_frames(dialect: Dialect | None, frames: list[Frame]) -> Extract:
                 if isinstance(resp, dict):
                     ex.usage = _usage(dialect, resp.get("usage"), ex.usage)
                     ex.finish = str(resp.get("status") or t.rsplit(".", 1)[-1])
-                ex.chunk_keys.update(f"response.{k}" for k in (resp.keys() if isinstance(resp, dict) else ()))
+                if isinstance(resp, dict):
+                    ex.chunk_keys.update(f"response.{k}" for k, v in resp.items() if v is not None and v != [] and v != {})
             elif t in ("response.created",):
                 resp = data.get("response") or {}
                 if isinstance(resp, dict):
-                    ex.chunk_keys.update(f"response.{k}" for k in resp)
+                    ex.chunk_keys.update(f"response.{k}" for k, v in resp.items() if v is not None and v != [] and v != {})
             if t == STREAM_TERMINAL["responses"]:
                 ex.terminal = True
         elif dialect == "messages":
@@ -120,7 +124,7 @@ def extract_frames(dialect: Dialect | None, frames: list[Frame]) -> Extract:
                 msg = data.get("message") or {}
                 if isinstance(msg, dict):
                     ex.usage = _usage(dialect, msg.get("usage"), ex.usage)
-                    ex.chunk_keys.update(f"message.{k}" for k in msg)
+                    ex.chunk_keys.update(f"message.{k}" for k, v in msg.items() if v is not None and v != [] and v != {})
             elif t == "content_block_delta":
                 delta = data.get("delta") or {}
                 if isinstance(delta, dict):
@@ -198,16 +202,30 @@ def _args_equal(a: str, b: str) -> bool:
 
 
 def _usage_equal(a: dict[str, int] | None, b: dict[str, int] | None) -> bool:
+    """Same counts; input counts may differ by exactly the cache tokens (OpenAI counts them in,
+    Anthropic reports them apart)."""
     if not a or not b:
         return False
     common = [k for k in ("input", "output") if k in a and k in b]
-    return bool(common) and all(a[k] == b[k] for k in common)
+    if not common:
+        return False
+    cache = {a.get("cache", 0), b.get("cache", 0)} - {0}
+    return all(a[k] == b[k] or (k == "input" and abs(a[k] - b[k]) in cache) for k in common)
 
 
 def compare_extracts(up: Extract, cl: Extract, *, client_stream: bool, usage_requested: bool,
-                     upstream_cut: bool) -> tuple[list[Entry], StreamSummary]:
+                     upstream_cut: bool, client_error: bool = False) -> tuple[list[Entry], StreamSummary]:
     """Findings (as entries: src = upstream answer, dst = client response) and the summary."""
     out: list[Entry] = []
+    if upstream_cut and client_error and not client_stream:
+        # The upstream broke off and the gateway said so with an error status: the honest outcome.
+        summary_only = StreamSummary(upstream_dialect=up.dialect, upstream_frames=up.frames, upstream_text_chars=len(up.text),
+                                     upstream_usage=up.usage, upstream_finish=up.finish, upstream_cut=True,
+                                     upstream_event_types=up.types)
+        if up.text:
+            out.append(Entry("dropped", "text", None, _x(up.text), None, "info",
+                             "the upstream stream was cut; the gateway answered with an error status instead"))
+        return out, summary_only
     # Text.
     if up.text or cl.text:
         if up.text == cl.text:
@@ -267,6 +285,13 @@ def compare_extracts(up: Extract, cl: Extract, *, client_stream: bool, usage_req
         else:
             out.append(Entry("dropped", "terminal", None, marker, None, "error", f"client stream ended without its terminal marker {marker}"))
         out.extend(_event_entries(up, cl))
+    if upstream_cut:
+        # The upstream itself broke off: what the client missed is the gateway's handling of a
+        # failure, not a translation loss.
+        for e in out:
+            if e.severity == "error":
+                e.severity = "warn"
+                e.message += " (the upstream stream was cut)"
     summary = StreamSummary(
         upstream_dialect=up.dialect, upstream_frames=up.frames, client_frames=cl.frames,
         upstream_text_chars=len(up.text), client_text_chars=len(cl.text), text_equal=up.text == cl.text,
@@ -287,8 +312,9 @@ def _event_entries(up: Extract, cl: Extract) -> list[Entry]:
         return out
     if up.dialect == cl.dialect:
         client_types = set(cl.types)
+        terminal = STREAM_TERMINAL.get(up.dialect) if up.dialect else None
         for t in up.types:
-            if t not in client_types:
+            if t not in client_types and t != terminal:  # the terminal marker has its own finding
                 sev: Severity = "info" if t in _IGNORED_EVENTS else "warn"
                 out.append(Entry("dropped", f"events.{t}", None, t, None, sev, f"event type {t} not passed to the client"))
         up_types = set(up.types)

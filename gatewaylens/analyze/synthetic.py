@@ -199,11 +199,11 @@ def answer_frames(dialect: Dialect, text: str, usage: tuple[int, int] | None, *,
     return frames
 
 
-def _sse(frames: list[tuple[str | None, Any]]) -> list[SSEFrame]:
+def sse_frames(frames: list[tuple[str | None, Any]]) -> list[SSEFrame]:
     return [SSEFrame(event=e, data=d if isinstance(d, str) else json.dumps(d), offset_ms=float(i)) for i, (e, d) in enumerate(frames)]
 
 
-def _client_frames(frames: list[tuple[str | None, Any]]) -> list[ClientFrame]:
+def client_frames(frames: list[tuple[str | None, Any]]) -> list[ClientFrame]:
     return [ClientFrame(event=e, data=d if isinstance(d, str) else json.dumps(d), offset_ms=float(i),
                         json_data=None if isinstance(d, str) else d) for i, (e, d) in enumerate(frames)]
 
@@ -265,10 +265,10 @@ def synthetic_exchange(i: int, *, cases: int = 24) -> Exchange:
     usage = (1234 + k, 567 + k)
     if stream:
         frames = answer_frames(up_dialect, text, usage, rid=rid)
-        answer = MockAnswer(status=200, headers={"content-type": "text/event-stream"}, frames=_sse(frames), stream=True)
+        answer = MockAnswer(status=200, headers={"content-type": "text/event-stream"}, frames=sse_frames(frames), stream=True)
         lossy = gateway == "synth-lossy"
-        client_frames = answer_frames(dialect, text, None if lossy else usage, rid=rid, fingerprint=not lossy)
-        cr = ClientResponse(status=200, headers={"content-type": "text/event-stream"}, frames=_client_frames(client_frames), stream=True)
+        cframes = answer_frames(dialect, text, None if lossy else usage, rid=rid, fingerprint=not lossy)
+        cr = ClientResponse(status=200, headers={"content-type": "text/event-stream"}, frames=client_frames(cframes), stream=True)
     else:
         abody = answer_body(up_dialect, text, usage, rid=rid)
         answer = MockAnswer(status=200, headers={"content-type": "application/json"}, body=abody)

@@ -172,15 +172,21 @@ def align(a: list[Any], b: list[Any]) -> list[tuple[int | None, int | None]]:
     return head + middle + tail
 
 
+#: Top-level fields whose value is one choice written in a dialect-specific form.
+_ATOMIC_ROOTS = frozenset({"tool_choice"})
+
+
 def _walk(w: _Walk, a: Any, b: Any, pa: str, pb: str) -> None:
     if isinstance(a, dict) and isinstance(b, dict):
         for k, av in a.items():
             ka, kb = _join(pa, k), _join(pb, k)
             if k in b:
                 bv = b[k]
-                if av == bv and strict_equal(av, bv):
+                if av == bv and _same(av, bv):
                     if w.include_kept:
                         w.kept.extend((p, kb + p[len(ka):], v) for p, v in iter_leaves(av, ka))
+                elif not pa and k in _ATOMIC_ROOTS:
+                    w.changed.append((ka, kb, av, bv))  # judged as a whole (its forms differ per dialect)
                 else:
                     _walk(w, av, bv, ka, kb)
             else:
@@ -200,7 +206,7 @@ def _walk(w: _Walk, a: Any, b: Any, pa: str, pb: str) -> None:
                 ia, jb = _join(pa, i), _join(pb, j)
                 if i != j:
                     w.shifted.append((ia, jb, a[i]))
-                if a[i] == b[j] and strict_equal(a[i], b[j]):
+                if a[i] == b[j] and _same(a[i], b[j]):
                     if w.include_kept:
                         w.kept.extend((p, jb + p[len(ia):], v) for p, v in iter_leaves(a[i], ia))
                 else:
@@ -210,7 +216,24 @@ def _walk(w: _Walk, a: Any, b: Any, pa: str, pb: str) -> None:
         if w.include_kept:
             w.kept.append((pa, pb, a))
         return
+    if a is None and isinstance(b, dict | list):
+        # An empty slot filled (`content: null` -> tool_use blocks): what fills it is added, and
+        # value tracking can follow client values into it.
+        w.added.append((pb, b))
+        return
     w.changed.append((pa, pb, a, b))
+
+
+def _same(a: Any, b: Any) -> bool:
+    """Given ``a == b``: also equal as JSON (``true`` is not ``1``).  The C JSON encoder settles
+    containers in microseconds; only when it disagrees (``1`` vs ``1.0``) is the slow check run."""
+    if isinstance(a, dict | list):
+        try:
+            if json.dumps(a, separators=(",", ":")) == json.dumps(b, separators=(",", ":")):
+                return True
+        except (TypeError, ValueError):
+            pass
+    return strict_equal(a, b)
 
 
 def _parent(path: str) -> str:
@@ -246,6 +269,10 @@ IMPORTANT_RESPONSE_KEYS = frozenset({
     "total_tokens", "input_tokens", "output_tokens", "refusal",
 })
 _FINISH_KEYS = frozenset({"finish_reason", "stop_reason", "status"})
+_INPUT_TOKEN_KEYS = frozenset({"input_tokens", "prompt_tokens"})
+_EQUIVALENT_VALUE_KEYS = _FINISH_KEYS | _INPUT_TOKEN_KEYS
+#: Role names that differ per dialect for the same turn.
+_ROLE_EQUIVALENTS = {frozenset({"tool", "user"}), frozenset({"function", "user"}), frozenset({"developer", "system"})}
 _VOLATILE_RESPONSE_KEYS = frozenset({"id", "created", "created_at", "completed_at", "model", "system_fingerprint"})
 #: API defaults: dropping these values changes nothing.
 _DEFAULTS: dict[str, Any] = {"stream": False, "n": 1, "logprobs": False, "parallel_tool_calls": True}
@@ -258,7 +285,7 @@ def _root(path: str) -> str:
     return path
 
 
-def _is_default(path: str, value: Any) -> bool:
+def is_default(path: str, value: Any) -> bool:
     if value is None or value == [] or value == {}:
         return True
     return "." not in path and "[" not in path and path in _DEFAULTS and strict_equal(_DEFAULTS[path], value)
@@ -291,6 +318,8 @@ class Translator:
         self.dst = dst_dialect
         self.include_kept = include_kept
         self.table = REQUEST_EQUIVALENCES if side == "request" else RESPONSE_EQUIVALENCES
+        self._bodies: tuple[Any, Any] = (None, None)
+        self._cache: set[int] | None = None
 
     # -- knowledge -------------------------------------------------------------------------
     def known(self, src_path: str, dst_path: str) -> str | None:
@@ -307,10 +336,13 @@ class Translator:
         return result
 
     def _known(self, src_path: str, dst_path: str) -> str | None:
-        concept = equivalent_concept(self.table, self.src, src_path, self.dst, dst_path)
+        concept = _equivalent(self.side, self.src, src_path, self.dst, dst_path)
         if concept:
             return concept
-        if self.side == "request" and is_known_translation(src_path, dst_path, self.src, self.dst):
+        # A rename is only faithful when the upstream dialect has the new name at all
+        # (`max_completion_tokens` sent to Anthropic is ignored there, not translated).
+        if (self.side == "request" and is_known_translation(src_path, dst_path, self.src, self.dst)
+                and (self.dst is None or _concept_of("request", self.dst, _generic(dst_path)) is not None)):
             return "known rename"
         if self.side == "response":
             from gatewaylens.dialects import KNOWN_RENAMES
@@ -324,14 +356,26 @@ class Translator:
         if strict_equal(a, b):
             return True
         la, lb = last_key(src_path), last_key(dst_path)
-        if la in ("finish_reason", "stop_reason", "status") and lb in ("finish_reason", "stop_reason", "status"):
+        if la in _FINISH_KEYS and lb in _FINISH_KEYS:
             return finish_reasons_equivalent(self.src, a, self.dst, b)
+        if la in _INPUT_TOKEN_KEYS and lb in _INPUT_TOKEN_KEYS and _is_count(a) and _is_count(b):
+            return abs(a - b) in self._cache_counts
         return False
+
+    @property
+    def _cache_counts(self) -> set[int]:
+        """Cache token counts of either body: OpenAI input counts include cached tokens, Anthropic's
+        `input_tokens` exclude them, so a faithful translation differs by exactly these."""
+        if self._cache is None:
+            self._cache = (cache_counts(self._bodies[0]) | cache_counts(self._bodies[1])) - {0}
+        return self._cache
 
     # -- main ------------------------------------------------------------------------------
     def compare(self, before: Any, after: Any) -> list[Entry]:
+        self._bodies = (before, after)
+        self._cache = None
         w = _Walk(self.include_kept)
-        if before == after and strict_equal(before, after):
+        if before == after and _same(before, after):
             if self.include_kept:
                 w.kept.extend((p, p, v) for p, v in iter_leaves(before))
         else:
@@ -362,6 +406,16 @@ class Translator:
                     parsed = _maybe_json(v)
                     if parsed is not None:
                         index.setdefault(value_key(parsed), []).append(p)
+        # Slots whose value changed can receive values too (a string reshaped into content blocks
+        # that now also carry a tool_use_id); they rank after added places.
+        for _pa, pb, _a, b in w.changed:
+            if isinstance(b, dict | list):
+                for p, v in iter_nodes(b, pb):
+                    if p == pb:
+                        continue
+                    added_nodes[p] = v
+                    order[p] = len(order) + 1_000_000
+                    index.setdefault(value_key(v), []).append(p)
         claimed: list[str] = []
         claimed_set: set[str] = set()
 
@@ -390,8 +444,10 @@ class Translator:
                 rank = (0 if concept else 1, 0 if _parent(c) == _parent(src_path) else 1, order[c])
                 if best is None or rank < best[0]:
                     best = (rank, c, concept)
-            # Value-equivalent pairs the table knows (finish reasons) even when values differ.
-            if best is None and last_key(src_path) in _FINISH_KEYS and not isinstance(value, dict | list):
+            # Value-equivalent pairs the table knows (finish reasons, input tokens counted with or
+            # without cache tokens) even when the values differ; a known pair outranks a bare value match.
+            if last_key(src_path) in _EQUIVALENT_VALUE_KEYS and not isinstance(value, dict | list) and (
+                    best is None or best[0][0] != 0):
                 for c, v in added_nodes.items():
                     if usable(c) and not isinstance(v, dict | list) and self._values_match(src_path, c, value, v):
                         concept = self.known(src_path, c)
@@ -453,10 +509,10 @@ class Translator:
                 for ap, av in leftover_added:
                     if not usable(ap) or "[" in ap:
                         continue
-                    concept = equivalent_concept(self.table, self.src, rp, self.dst, ap) if self.src != self.dst else None
+                    concept = _equivalent(self.side, self.src, rp, self.dst, ap) if self.src != self.dst else None
                     if concept is None:
                         for np, _nv in iter_nodes(av, ap):
-                            concept = equivalent_concept(self.table, self.src, rp, self.dst, np) if self.src != self.dst else None
+                            concept = _equivalent(self.side, self.src, rp, self.dst, np) if self.src != self.dst else None
                             if concept:
                                 break
                     if concept:
@@ -499,14 +555,14 @@ class Translator:
             label = "" if concept == "known rename" else f" ('{concept}')"
             return Entry(kind, sp, dp, before, after, "info",
                          f"faithful translation{label}: {sp} -> {dp}, {how}", None if concept == "known rename" else concept)
-        if generic_path(sp) == generic_path(dp):
+        if _generic(sp) == _generic(dp):
             return Entry("moved", sp, dp, before, after, "info", f"{how} at another list position: {sp} -> {dp}")
         return Entry(kind, sp, dp, before, after, "warn",
                      f"{kind} {sp} -> {dp} ({how}); not a translation the dialect table knows")
 
     def _dropped(self, path: str, value: Any) -> Entry:
         concept = self._concept(path)
-        if _is_default(path, value):
+        if is_default(path, value):
             return Entry("dropped", path, None, value, None, "info",
                          f"{excerpt(value)} omitted: equivalent to leaving the field out", concept)
         if self.side == "request":
@@ -525,7 +581,7 @@ class Translator:
         if self.src != self.dst and not self._has_place(path):
             return Entry("dropped", path, None, value, None, "info",
                          f"the {self.dst} dialect has no place for this field", concept)
-        if _response_important(path):
+        if _response_important(path) and _root(path) != "error":
             return Entry("dropped", path, None, value, None, "error", "lost on the way back to the client", concept)
         return Entry("dropped", path, None, value, None, "warn", "upstream field not passed to the client", concept)
 
@@ -547,6 +603,10 @@ class Translator:
                 return Entry("changed", sp, dp, a, b, "info", f"tool choice '{ma}' written in the {self.dst} form", "tool choice")
         if self._values_match(sp, dp, a, b):
             return Entry("changed", sp, dp, a, b, "info", f"equivalent value: {excerpt(a)} -> {excerpt(b)}", concept)
+        if key == "role" and isinstance(a, str) and isinstance(b, str) and frozenset({a, b}) in _ROLE_EQUIVALENTS:
+            return Entry("changed", sp, dp, a, b, "info", f"role '{a}' written as '{b}' in the {self.dst} dialect", concept)
+        if self.side == "response" and _root(sp) == "error":
+            return Entry("changed", sp, dp, a, b, "warn", f"error detail changed: {excerpt(a)} -> {excerpt(b)}", concept)
         if isinstance(a, dict | list) or isinstance(b, dict | list) or type(a) is not type(b):
             va, vb = _leaf_values(a), _leaf_values(b)
             if va and (va <= vb or vb <= va) and _significant(va & vb):
@@ -579,10 +639,17 @@ class Translator:
         dialect = self.dst if dst else self.src
         if dialect is None:
             return None
-        return _concept_of(self.side, dialect, generic_path(path))
+        return _concept_of(self.side, dialect, _generic(path))
 
 
+_generic = lru_cache(maxsize=65536)(generic_path)
 _KNOWN_CACHE: dict[tuple[str, str | None, str | None, str, str], str | None] = {}
+
+
+@lru_cache(maxsize=65536)
+def _equivalent(side: str, src: Dialect | None, src_path: str, dst: Dialect | None, dst_path: str) -> str | None:
+    table = REQUEST_EQUIVALENCES if side == "request" else RESPONSE_EQUIVALENCES
+    return equivalent_concept(table, src, src_path, dst, dst_path)
 
 
 @lru_cache(maxsize=65536)
@@ -592,6 +659,27 @@ def _concept_of(side: str, dialect: Dialect, gp: str) -> str | None:
         if gp in row.get(dialect, []):
             return str(row["concept"])
     return None
+
+
+def _is_count(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def cache_counts(body: Any) -> set[int]:
+    """Cache token counts a usage object reports (each alone and summed)."""
+    usage = body.get("usage") if isinstance(body, dict) else None
+    if not isinstance(usage, dict):
+        return set()
+    parts = [usage.get("cache_read_input_tokens"), usage.get("cache_creation_input_tokens")]
+    for details in ("prompt_tokens_details", "input_tokens_details"):
+        d = usage.get(details)
+        if isinstance(d, dict):
+            parts += [d.get("cached_tokens"), d.get("cache_write_tokens")]
+    nums: list[int] = [p for p in parts if isinstance(p, int) and not isinstance(p, bool)]
+    out = set(nums)
+    if len(nums) > 1:
+        out.add(sum(nums))
+    return out
 
 
 def _significant(keys: set[Any]) -> bool:
@@ -625,8 +713,8 @@ def _type(v: Any) -> str:
 
 
 def _short(v: Any) -> Any:
-    """Shift entries carry a value summary, not a whole message, to keep findings small."""
+    """Shift entries carry small items whole and leave big ones out (their leaves are reported)."""
     if isinstance(v, dict | list):
         text = json.dumps(v, ensure_ascii=False, separators=(",", ":"))
-        return text if len(text) <= 120 else f"{text[:119]}… (len {len(text)})"
+        return v if len(text) <= 160 else None
     return v

@@ -106,7 +106,7 @@ def md_cell(value: Any, limit: int = 60) -> str:
     text = text.replace("\r\n", " ").replace("\n", " ").replace("\r", " ").replace("\t", " ")
     if len(text) > limit:
         text = f"{text[: limit - 1]}… (len {len(text)})"
-    text = text.replace("\\", "\\\\").replace("|", "\\|").replace("<", "&lt;").replace(">", "&gt;")
+    text = text.replace("\\", "\\\\").replace("|", "\\|").replace("<", "&lt;")
     text = text.replace("`", "'")
     return text or " "
 

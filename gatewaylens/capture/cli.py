@@ -56,7 +56,7 @@ def _fail(message: str) -> None:
 @click.option("--stream/--no-stream", "stream", default=None, help="Only streaming / only non-streaming cases.")
 @click.option("--timeout", "timeout_s", type=click.FloatRange(min=0.1, max=3600), default=60.0, show_default=True,
               metavar="SECONDS", help="Per request, whole answer included.")
-@click.option("--settle-ms", type=click.FloatRange(min=0, max=10_000), default=50.0, show_default=True,
+@click.option("--settle-ms", type=click.FloatRange(min=0, max=10_000), default=20.0, show_default=True, metavar="MS",
               help="After an answer, wait until the mock channel has been quiet this long.")
 @click.option("--json", "json_summary", is_flag=True, help="Print the summary as JSON on stdout.")
 def main(gateway_names: str | None, custom: tuple[str, ...], default_upstream: str, gateway_files: tuple[Path, ...],

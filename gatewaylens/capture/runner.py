@@ -11,8 +11,11 @@ Design (see also the README's capture section):
   the gateway never consumed) without ``/__mock/reset``, which would also delete the channel's
   records that a user may be inspecting.
 * After the client response (or error) the worker polls the channel until no new record has
-  arrived for ``settle`` seconds (bounded by ``settle_max``): every upstream call of the exchange,
-  retries included, in order.  Records that show up only after that (a gateway still retrying
+  arrived for ``settle`` seconds (bounded by ``settle_max``; and while the mock reports requests
+  on the channel still ``in_flight``, if it does): every upstream call of the exchange, retries
+  included, in order.  The mock stores a record before the gateway receives a non-stream answer
+  and right after the last frame of a stream, so calls made before the gateway answered are
+  there at the first poll; the settle time only catches calls made after the answer.  Records that show up only after that (a gateway still retrying
   after the client timed out) are found by the next exchange's pre-check and discarded with a
   note, never attributed to the wrong exchange.
 * The mock's ``instance`` id is checked on every control call; a change (or ``last_seq`` going
@@ -110,7 +113,7 @@ class CaptureOptions:
     dialects: list[Dialect] | None = None
     stream: bool | None = None
     timeout_s: float = 60.0
-    settle_s: float = 0.05
+    settle_s: float = 0.02
     settle_max_s: float = 2.0
     mock_retry_s: float = 3.0
     json_summary: bool = False
@@ -307,6 +310,8 @@ class LogPage:
     instance: str
     last_seq: int
     records: list[RecordedExchange]
+    #: requests on the channel the mock is still answering, when the mock reports it
+    in_flight: int | None = None
 
 
 class MockChannel:
@@ -351,8 +356,10 @@ class MockChannel:
         """New records on this channel since the cursor; the cursor advances.  Raises :class:`MockRestarted`."""
         data = await self._call("GET", "log", params={"channel": self.channel, "since": str(self.cursor)})
         try:
+            in_flight = data.get("in_flight")
             page = LogPage(instance=str(data["instance"]), last_seq=int(data["last_seq"]),
-                           records=[RecordedExchange.model_validate(r) for r in data["records"]])
+                           records=[RecordedExchange.model_validate(r) for r in data["records"]],
+                           in_flight=int(in_flight) if in_flight is not None else None)
         except (KeyError, TypeError, ValueError, ValidationError) as e:
             raise MockError(f"mock log answer is malformed: {one_line(str(e), 160)}") from None
         if page.instance != self.instance or page.last_seq < self.cursor or any(
@@ -446,7 +453,7 @@ async def _send(client: httpx.AsyncClient, url: str, headers: dict[str, str], co
             part.first_byte_ms = round((time.perf_counter() - t0) * 1000, 3)
             chunks: list[bytes] = []
             try:
-                async for chunk in resp.aiter_raw():
+                async for chunk in resp.aiter_bytes():  # content-encoding undone, like a client
                     chunks.append(chunk)
             finally:
                 part.body_bytes = b"".join(chunks)
@@ -573,7 +580,10 @@ class Capturer:
                     else:
                         got.append(r)
                 last_new = now
-            if now - last_new >= self.opts.settle_s or now - start >= self.opts.settle_max_s:
+            if now - start >= self.opts.settle_max_s:
+                return got
+            # A request the mock is still answering is recorded when its answer is complete.
+            if now - last_new >= self.opts.settle_s and not page.in_flight:
                 return got
             await asyncio.sleep(min(0.02, self.opts.settle_s))
 
@@ -662,7 +672,10 @@ def summary_table(rows: list[dict[str, Any]], stream: TextIO) -> None:
         name = r["gateway"] + (" (skipped)" if r["skipped"] else "") + (" (aborted)" if r["aborted"] else "")
         table.add_row(name, str(r["ok"]), str(r["errors"]), str(r["unsupported"]), str(r["not_captured"]),
                       str(r["upstream_calls"]), lat)
-    Console(file=stream, highlight=False).print(table)
+    console = Console(file=stream, highlight=False)
+    if not console.is_terminal:
+        console = Console(file=stream, highlight=False, width=120)
+    console.print(table)
 
 
 # =============================================================================================
@@ -919,15 +932,15 @@ async def run_capture(opts: CaptureOptions, say: Callable[[str], None] | None = 
             info_run.id = run_dir.name
             point_latest(opts.output_root, run_dir)
         out(f"run: {run_dir}")
-        for t in targets:
-            out(f"{t.name}: gateway {redact_url(t.base_url)}  upstream (its mock channel) {t.channel_url}")
         if opts.launch:
             launchable = [t for t in targets if not t.custom]
             await asyncio.gather(*(launch_one(t, opts.mock_url, out) for t in launchable))
-            for t in targets:
-                if t.info.skipped:
-                    results[t.name].skipped = t.info.skipped
-                    out(f"{t.name}: skipped: {t.info.skipped}")
+        for t in targets:
+            if t.info.skipped:
+                results[t.name].skipped = t.info.skipped
+                out(f"{t.name}: skipped: {t.info.skipped}")
+            else:
+                out(f"{t.name}: gateway {redact_url(t.base_url)}  upstream (its mock channel) {t.channel_url}")
         merge_gateways()
         write_run_info(run_dir, info_run, scrub)
         writer = ExchangeWriter(run_dir, scrub)
@@ -971,7 +984,8 @@ async def run_capture(opts: CaptureOptions, say: Callable[[str], None] | None = 
         "not_captured": sum(r["not_captured"] for r in rows),
         "resumed_from_previous": len(done),
     }
-    write_run_info(run_dir, info_run, scrub)
+    if run_dir.is_dir():  # not created when interrupted before the mock was up
+        write_run_info(run_dir, info_run, scrub)
 
     if interrupted:
         code = 130 if interrupted[0] == signal.SIGINT else 143

@@ -48,6 +48,8 @@ class MockState:
         self.started = datetime.now(UTC)
         self.seq = 0
         self.records: dict[str, deque[RecordedExchange]] = {}
+        #: Requests received but not yet answered in full, per channel (capture waits for zero).
+        self.in_flight: dict[str, int] = {}
         self.scripts: dict[str, deque[ScriptStep]] = {}
         self.latency_ms = latency_ms
         self.record = record
@@ -169,8 +171,9 @@ class MockApp:
         recs = sorted((r for q in queues for r in q if r.seq > since), key=lambda r: r.seq)
         if limit:
             recs = recs[:limit]
-        body = ('{"instance":' + json.dumps(st.instance) + ',"last_seq":' + str(st.seq) + ',"records":['
-                + ",".join(r.model_dump_json() for r in recs) + "]}")
+        in_flight = st.in_flight.get(channel, 0) if channel is not None else sum(st.in_flight.values())
+        body = ('{"instance":' + json.dumps(st.instance) + ',"last_seq":' + str(st.seq) + ',"in_flight":'
+                + str(in_flight) + ',"records":[' + ",".join(r.model_dump_json() for r in recs) + "]}")
         return web.Response(text=body, content_type="application/json")
 
     def _last(self, channel: str | None) -> web.Response:
@@ -215,6 +218,7 @@ class MockApp:
         channel, path = split if split else (DEFAULT_CHANNEL, raw_path)
         dialect = dialect_for_path(path) if request.method == "POST" else None
         rec = self._new_record(request, raw, channel, path, started, dialect)
+        self.state.in_flight[channel] = self.state.in_flight.get(channel, 0) + 1
         # The answer being written; kept here so a client that goes away mid-stream still leaves
         # an exact record of what was sent before it did.
         holder: list[MockAnswer] = [MockAnswer(status=500)]
@@ -228,6 +232,7 @@ class MockApp:
             rec.response = holder[0]
             rec.duration_ms = round((time.perf_counter() - t0) * 1000, 3)
             self.state.store(rec)
+            self.state.in_flight[channel] -= 1
 
     def _new_record(self, request: web.Request, raw: bytes, channel: str, path: str, started: datetime,
                     dialect: Dialect | None) -> RecordedExchange:

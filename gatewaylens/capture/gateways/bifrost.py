@@ -97,7 +97,7 @@ PROFILE = GatewayProfile(
     name=NAME,
     title="Bifrost",
     homepage="https://github.com/maximhq/bifrost",
-    base_url="http://127.0.0.1:8080",
+    base_url="http://127.0.0.1:8082",  # as docker-compose.yml publishes it (8080 is GoModel's)
     routes=[
         Route(dialect="chat", upstream="openai", path="/v1/chat/completions", model=OPENAI_MODEL),
         Route(dialect="chat", upstream="anthropic", path="/v1/chat/completions", model=ANTHROPIC_MODEL),

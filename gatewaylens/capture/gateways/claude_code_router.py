@@ -16,7 +16,7 @@ import json
 from typing import Any, ClassVar
 
 from gatewaylens.capture.gateways import _npm
-from gatewaylens.capture.launch import LaunchContext, Launched, LaunchError, Launcher
+from gatewaylens.capture.launch import LaunchContext, Launched, Launcher, LaunchError
 from gatewaylens.capture.models import GatewayProfile, Route, Unsupported
 from gatewaylens.dialects import DIALECT_PATHS
 
@@ -39,10 +39,11 @@ ANTHROPIC_MODEL = "claude-sonnet-4-20250514"
 P_OPENAI, P_ANTHROPIC, P_RESPONSES = "mock-openai", "mock-anthropic", "mock-openai-responses"
 
 
-def make_config(channel_url: str, port: int) -> dict[str, Any]:
-    """The config.json CCR reads, pointed at ``channel_url``."""
+def make_config(channel_url: str, port: int = DEFAULT_PORT, host: str = "127.0.0.1") -> dict[str, Any]:
+    """The config.json CCR reads, pointed at ``channel_url`` (``docker/claude-code-router/config.json``
+    is this with the compose mock URL and host 0.0.0.0)."""
     return {
-        "HOST": "127.0.0.1",
+        "HOST": host,
         "PORT": port,
         # Keys are ${VAR} references CCR interpolates from its environment: none reaches disk.
         "APIKEY": "${GWLENS_CCR_APIKEY}",
@@ -94,7 +95,7 @@ PROFILE = GatewayProfile(
         for d in ("chat", "responses") for u in ("openai", "anthropic")
     ],
     client_headers={"x-api-key": CLIENT_KEY},
-    image=None,
+    image="gatewaylens/claude-code-router:2.0.0",  # no official image: built from docker/claude-code-router/
     install="scripts/install-npm-gateways.sh",
     launcher="claude-code-router",
     version=VERSION,

@@ -22,7 +22,7 @@ from typing import Any, ClassVar
 
 import yaml
 
-from gatewaylens.capture.launch import TOOLS_DIR, LaunchContext, Launched, LaunchError, Launcher
+from gatewaylens.capture.launch import TOOLS_DIR, LaunchContext, Launched, Launcher, LaunchError
 from gatewaylens.capture.models import GatewayProfile, Route
 from gatewaylens.dialects import DIALECT_PATHS, DIALECTS, UpstreamKind
 
@@ -68,7 +68,12 @@ def make_config(channel_url: str) -> dict[str, Any]:
         # its retry policy; the scripted-error cases then see exactly one 429/500 upstream.
         "litellm_settings": {"num_retries": 0, "request_timeout": 120, "telemetry": False},
         "router_settings": {"num_retries": 0},
-        "general_settings": {"master_key": "os.environ/LITELLM_MASTER_KEY"},
+        "general_settings": {
+            "master_key": "os.environ/LITELLM_MASTER_KEY",
+            # Otherwise LiteLLM GETs <api_base>/v1/models of every OpenAI deployment at start and
+            # every 300 s: calls no client made, which would land in the channel mid-capture.
+            "disable_model_info_refresh": True,
+        },
     }
 
 
@@ -77,7 +82,11 @@ def _routes(chat_profile: bool) -> list[Route]:
         Route(dialect=d, upstream=u, path=DIALECT_PATHS[d], model=CLIENT_MODELS[u])
         for d in DIALECTS for u in ("openai", "anthropic")
     ]
-    routes += [
+    if chat_profile:
+        # The pass-through endpoints ignore the routing switch: capturing them once is enough.
+        return routes
+    return [
+        *routes,
         # Provider pass-through: the body goes to the provider unchanged (only the key is swapped).
         Route(dialect="chat", upstream="openai", path="/openai/v1/chat/completions", passthrough=True,
               variant="passthrough"),
@@ -86,7 +95,6 @@ def _routes(chat_profile: bool) -> list[Route]:
         Route(dialect="messages", upstream="anthropic", path="/anthropic/v1/messages", passthrough=True,
               variant="passthrough"),
     ]
-    return routes
 
 
 def _profile(name: str, chat_profile: bool) -> GatewayProfile:
@@ -100,7 +108,8 @@ def _profile(name: str, chat_profile: bool) -> GatewayProfile:
         name=name,
         title="LiteLLM proxy" + (" (chat-completions routing for Messages)" if chat_profile else ""),
         homepage="https://github.com/BerriAI/litellm",
-        base_url=f"http://127.0.0.1:{DEFAULT_PORT}",
+        # docker-compose.yml publishes litellm on 4000 and litellm-chat on 4001.
+        base_url=f"http://127.0.0.1:{DEFAULT_PORT + (1 if chat_profile else 0)}",
         routes=_routes(chat_profile),
         unsupported=[],
         client_headers={"authorization": f"Bearer {MASTER_KEY}"},

@@ -14,7 +14,7 @@ from __future__ import annotations
 from typing import ClassVar
 
 from gatewaylens.capture.gateways import _npm
-from gatewaylens.capture.launch import LaunchContext, Launched, LaunchError, Launcher
+from gatewaylens.capture.launch import LaunchContext, Launched, Launcher, LaunchError
 from gatewaylens.capture.models import GatewayProfile, Route
 from gatewaylens.dialects import DIALECT_PATHS, DIALECTS, Dialect, UpstreamKind
 

@@ -1,0 +1,154 @@
+"""``analyze`` command line.
+
+    analyze [RUN_DIR] [--include-kept] [--verdicts DIR] [--baseline OTHER_RUN] [--json]
+    analyze --schema
+    analyze fixtures RUN_DIR --out DIR
+    analyze check RUN_DIR --fixtures DIR
+
+Exit codes: 0 done (``check``: translation unchanged), 1 ``check`` found differences,
+2 bad input (one line naming the file and the field, no traceback).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from gatewaylens.analyze.engine import BadInput, resolve_run_dir
+from gatewaylens.analyze.models import FindingsFile
+
+_DEFAULT_CMD = "run"
+
+
+class _BadInput(click.ClickException):
+    exit_code = 2
+
+    def show(self, file: Any = None) -> None:
+        click.echo(f"analyze: {self.format_message()}", err=True)
+
+
+class AnalyzeGroup(click.Group):
+    """A group whose first argument, when it is not a subcommand, is the run directory:
+    ``analyze RUN_DIR --include-kept`` and ``analyze fixtures RUN --out DIR`` both work."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        if not args or (args[0] not in self.commands and args[0] not in ("--help", "-h")):
+            args = [_DEFAULT_CMD, *args]
+        return super().parse_args(ctx, args)
+
+    def format_help(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        super().format_help(ctx, formatter)
+        cmd = self.commands[_DEFAULT_CMD]
+        with formatter.section("Analyze a run (default command: analyze [RUN_DIR] [OPTIONS])"):
+            rows = [p.get_help_record(ctx) for p in cmd.get_params(ctx)]
+            formatter.write_dl([r for r in rows if r is not None])
+
+
+@click.group(cls=AnalyzeGroup, context_settings={"help_option_names": ["-h", "--help"]})
+def main() -> None:
+    """Turn a capture run into translation maps, findings.json, report.md, AI-review prompts and fixtures."""
+
+
+def _console() -> Console:
+    console = Console(stderr=False, highlight=False, soft_wrap=False)
+    if not console.is_terminal:
+        console.width = max(console.width, 150)  # logs and CI: do not squeeze the table to 80 columns
+    return console
+
+
+@main.command(_DEFAULT_CMD, hidden=True)
+@click.argument("run_dir", required=False, type=click.Path(path_type=Path))
+@click.option("--include-kept", is_flag=True, help="also list fields passed through unchanged in findings.json")
+@click.option("--schema", is_flag=True, help="print the JSON Schema of findings.json and exit")
+@click.option("--verdicts", "verdicts_dir", type=click.Path(path_type=Path), help="directory of AI reviewer verdict files")
+@click.option("--baseline", "baseline_dir", type=click.Path(path_type=Path), help="another run to compare findings with")
+@click.option("--json", "as_json", is_flag=True, help="print the summary as JSON")
+def run_cmd(run_dir: Path | None, include_kept: bool, schema: bool, verdicts_dir: Path | None,
+            baseline_dir: Path | None, as_json: bool) -> None:
+    """Analyze RUN_DIR (default output/latest): findings.json, report.md, prompts/<case>.md."""
+    if schema:
+        click.echo(json.dumps(FindingsFile.model_json_schema(), indent=2))
+        return
+    from gatewaylens.analyze.pipeline import analyze_run
+
+    try:
+        rd = resolve_run_dir(run_dir)
+        result = analyze_run(rd, include_kept=include_kept, verdicts_dir=verdicts_dir, baseline_dir=baseline_dir)
+    except BadInput as e:
+        raise _BadInput(str(e)) from None
+    for line in result.verdict_errors:
+        click.echo(f"analyze: verdict skipped: {line}", err=True)
+    for w in result.warnings:
+        click.echo(f"analyze: warning: {w}", err=True)
+    if as_json:
+        click.echo(json.dumps(result.summary(), indent=2))
+        return
+    console = _console()
+    table = Table(title=f"{result.exchanges} exchanges, {result.findings} findings", title_justify="left")
+    for col in ("gateway", "exchanges", "translated", "rejected", "no call", "errors", "warnings",
+                "dropped", "renamed/moved", "changed", "added", "fidelity"):
+        table.add_column(col, justify="left" if col == "gateway" else "right", no_wrap=col == "gateway")
+    for s in result.scores:
+        table.add_row(
+            s.gateway, str(s.exchanges), str(s.translated), str(s.rejected), str(s.no_upstream_call + s.capture_errors),
+            str(s.severities.get("error", 0)), str(s.severities.get("warn", 0)), str(s.findings.get("dropped", 0)),
+            str(s.findings.get("renamed", 0) + s.findings.get("moved", 0)), str(s.findings.get("changed", 0)),
+            str(s.findings.get("added", 0)), "—" if s.fidelity is None else f"{s.fidelity:.1f}",
+        )
+    console.print(table)
+    if result.baseline is not None:
+        console.print(f"baseline {result.baseline['run_id']}: {result.baseline['appeared']} finding(s) appeared, "
+                      f"{result.baseline['disappeared']} disappeared")
+    console.print(f"findings: {result.findings_path}")
+    console.print(f"prompts:  {result.prompts_dir}/")
+    console.print(f"report:   {result.report_path}")
+
+
+@main.command("fixtures")
+@click.argument("run_dir", required=False, type=click.Path(path_type=Path))
+@click.option("--out", "out_dir", required=True, type=click.Path(path_type=Path), help="directory to write fixtures into")
+def fixtures_cmd(run_dir: Path | None, out_dir: Path) -> None:
+    """Write one normalized fixture per (gateway, case, upstream, variant) of RUN_DIR."""
+    from gatewaylens.analyze.fixtures import write_fixtures
+
+    try:
+        count, warnings = write_fixtures(resolve_run_dir(run_dir), out_dir)
+    except BadInput as e:
+        raise _BadInput(str(e)) from None
+    for w in warnings:
+        click.echo(f"analyze: warning: {w}", err=True)
+    click.echo(f"{count} fixture(s) written to {out_dir}")
+
+
+@main.command("check")
+@click.argument("run_dir", required=False, type=click.Path(path_type=Path))
+@click.option("--fixtures", "fixtures_dir", required=True, type=click.Path(path_type=Path), help="fixtures directory")
+def check_cmd(run_dir: Path | None, fixtures_dir: Path) -> None:
+    """Compare RUN_DIR against fixtures: exit 1 listing each difference in one line, 0 when unchanged."""
+    from gatewaylens.analyze.fixtures import check_run
+
+    try:
+        res = check_run(resolve_run_dir(run_dir), fixtures_dir)
+    except BadInput as e:
+        raise _BadInput(str(e)) from None
+    for w in res.warnings:
+        click.echo(f"analyze: warning: {w}", err=True)
+    lines = res.lines()
+    for line in lines:
+        click.echo(line)
+    if res.unchanged:
+        click.echo(f"ok: {res.compared} exchange(s) match their fixtures")
+        return
+    click.echo(f"{len(res.regressions)} regression(s), {len(res.changes)} change(s), {len(res.improvements)} improvement(s) "
+               f"against {fixtures_dir} (regenerate with: analyze fixtures RUN --out {fixtures_dir})", err=True)
+    sys.exit(1)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

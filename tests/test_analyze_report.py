@@ -1,0 +1,195 @@
+"""Run-level analysis: findings.json, report.md (escaping, sections), prompts, verdicts, baseline."""
+
+from __future__ import annotations
+
+import copy
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from gatewaylens.analyze.engine import BadInput
+from gatewaylens.analyze.pipeline import analyze_run, load_findings_file
+from gatewaylens.analyze.synthetic import (
+    answer_body,
+    client_body,
+    make_exchange,
+    synthetic_exchange,
+    write_synthetic_run,
+)
+from gatewaylens.capture.models import ClientResponse, Exchange
+from gatewaylens.mock.models import MockAnswer
+
+
+def write_run(run_dir: Path, exchanges: list[Exchange], *, corpus: list[dict[str, object]] | None = None) -> Path:
+    write_synthetic_run(run_dir, 0)
+    with (run_dir / "exchanges.jsonl").open("w", encoding="utf-8") as fh:
+        for ex in exchanges:
+            fh.write(ex.model_dump_json() + "\n")
+    if corpus is not None:
+        (run_dir / "corpus.json").write_text(json.dumps({"cases": corpus}), encoding="utf-8")
+    return run_dir
+
+
+def pipe_exchange(value: str, gateway: str = "gw-a", case_id: str = "pipes") -> Exchange:
+    body = {**client_body("chat", 1), "gwl_odd": value}
+    up = copy.deepcopy(body)
+    up.pop("gwl_odd")
+    return make_exchange(gateway=gateway, case_id=case_id, dialect="chat", upstream="openai", body=body,
+                         upstream_dialect="chat", upstream_body=up,
+                         answer=MockAnswer(status=200, body=answer_body("chat", "gwl text", (1234, 567))),
+                         client_response=ClientResponse(status=200, body=answer_body("chat", "gwl text", (1234, 567))))
+
+
+def table_rows_are_well_formed(md: str) -> None:
+    """Every table row has as many unescaped cell separators as its header."""
+    width = None
+    for line in md.splitlines():
+        if not line.startswith("|"):
+            width = None
+            continue
+        n = len(re.findall(r"(?<!\\)\|", line))
+        if width is None:
+            width = n
+        assert n == width, line
+
+
+def test_report_escapes_pipes_and_newlines_and_elides(tmp_path: Path) -> None:
+    nasty = "a|b\nc" + "x" * 300
+    run = write_run(tmp_path / "run", [pipe_exchange(nasty)], corpus=[{"id": "pipes", "note": "odd | values\nhere"}])
+    res = analyze_run(run)
+    md = res.report_path.read_text(encoding="utf-8")
+    table_rows_are_well_formed(md)
+    assert "a\\|b\\\\nc" in md  # pipe escaped; the newline shown as a JSON escape, never raw
+    assert "(len " in md  # elided with its length
+    assert "odd \\| values here" in md  # the case note, escaped
+    ff = load_findings_file(res.findings_path)
+    assert [(f.kind, f.path) for f in ff.findings] == [("dropped", "gwl_odd")]
+    assert ff.findings[0].before == nasty
+
+
+def test_synthetic_run_report_sections_and_scores(tmp_path: Path) -> None:
+    run = write_synthetic_run(tmp_path / "run", 72)
+    res = analyze_run(run)
+    md = res.report_path.read_text(encoding="utf-8")
+    for heading in ("## Scoreboard", "## Cases × gateways", "## Field support matrix", "### chat clients", "## Cases",
+                    "Stream summary:"):
+        assert heading in md
+    table_rows_are_well_formed(md)
+    scores = {s.gateway: s.fidelity for s in res.scores}
+    assert scores["synth-identity"] == 100.0
+    assert scores["synth-translate"] == 100.0
+    assert scores["synth-lossy"] is not None and scores["synth-lossy"] < 80
+    assert "| `temperature` | kept | dropped | kept |" in md
+    assert "renamed to stop_sequences" in md
+    ff = load_findings_file(res.findings_path)
+    assert len(ff.exchanges) == 72 and ff.analyzer.exchanges == 72
+    assert not any(f.kind == "kept" for f in ff.findings)
+
+
+def test_include_kept_adds_kept_entries(tmp_path: Path) -> None:
+    run = write_synthetic_run(tmp_path / "run", 6)
+    res = analyze_run(run, include_kept=True)
+    ff = load_findings_file(res.findings_path)
+    assert any(f.kind == "kept" for f in ff.findings)
+
+
+def test_prompts_are_self_contained(tmp_path: Path) -> None:
+    long_text = "gwl " * 400
+    ex = pipe_exchange(long_text)
+    run = write_run(tmp_path / "run", [ex], corpus=[{"id": "pipes", "note": "probes an odd field"}])
+    res = analyze_run(run)
+    prompt = (res.prompts_dir / "pipes.md").read_text(encoding="utf-8")
+    assert "probes an odd field" in prompt
+    assert "elided: 1600 chars total" in prompt
+    assert "### gw-a → openai upstream" in prompt
+    assert "dropped `gwl_odd`" in prompt
+    assert '"verdict"' in prompt and '"faithful"' in prompt  # the verdict schema
+    assert not (res.prompts_dir / ".parts").exists()
+
+
+def test_truncated_last_line_is_skipped_with_a_warning(tmp_path: Path) -> None:
+    run = write_run(tmp_path / "run", [synthetic_exchange(i) for i in range(3)])
+    with (run / "exchanges.jsonl").open("a", encoding="utf-8") as fh:
+        fh.write('{"id": "cut-off", "case_')
+    res = analyze_run(run)
+    assert res.exchanges == 3
+    assert any("invalid last line skipped" in w for w in res.warnings)
+
+
+def test_invalid_middle_line_is_bad_input_and_leaves_no_output(tmp_path: Path) -> None:
+    run = write_run(tmp_path / "run", [synthetic_exchange(i) for i in range(2)])
+    lines = (run / "exchanges.jsonl").read_text().splitlines()
+    lines.insert(1, json.dumps({"id": "x", "gateway": "g"}))
+    (run / "exchanges.jsonl").write_text("\n".join(lines) + "\n")
+    with pytest.raises(BadInput, match=r"exchanges.jsonl:2: field case_id"):
+        analyze_run(run)
+    assert not (run / "report.md").exists() and not (run / "findings.json").exists()
+    assert not list(run.glob(".*tmp"))
+
+
+def test_verdicts_merge_and_bad_files_are_named(tmp_path: Path) -> None:
+    run = write_run(tmp_path / "run", [pipe_exchange("gwl-odd-value")])
+    vdir = tmp_path / "verdicts"
+    vdir.mkdir()
+    (vdir / "pipes.json").write_text(json.dumps({
+        "case_id": "pipes", "reviewer": "model-x", "gateways": [{
+            "gateway": "gw-a", "verdict": "lossy", "summary": "drops the gwl_odd field",
+            "issues": [{"path": "gwl_odd", "severity": "warn", "comment": "silently dropped", "finding": "agree"}]}]}))
+    (vdir / "bad.json").write_text(json.dumps({"case_id": "pipes", "gateways": [{"gateway": "gw-a", "verdict": "great"}]}))
+    res = analyze_run(run, verdicts_dir=vdir)
+    assert res.verdicts == 1
+    assert len(res.verdict_errors) == 1 and "bad.json" in res.verdict_errors[0] and "gateways.0" in res.verdict_errors[0]
+    md = res.report_path.read_text(encoding="utf-8")
+    assert "**lossy**" in md and "silently dropped" in md and "bad.json" in md
+
+
+def test_baseline_lists_appeared_and_disappeared(tmp_path: Path) -> None:
+    old = write_run(tmp_path / "old", [pipe_exchange("gwl-odd-value"), pipe_exchange("gwl-odd-value", gateway="gw-b")])
+    analyze_run(old)
+    newer = pipe_exchange("gwl-odd-value")
+    up = newer.upstream_requests[0]
+    assert isinstance(up.body_json, dict)
+    up.body_json.pop("top_p")
+    fixed = pipe_exchange("gwl-odd-value", gateway="gw-b")
+    assert isinstance(fixed.upstream_requests[0].body_json, dict)
+    fixed.upstream_requests[0].body_json["gwl_odd"] = "gwl-odd-value"
+    new = write_run(tmp_path / "new", [newer, fixed])
+    res = analyze_run(new, baseline_dir=old)
+    assert res.baseline is not None
+    assert res.baseline["appeared"] == 1 and res.baseline["disappeared"] == 1
+    md = res.report_path.read_text(encoding="utf-8")
+    assert "## Changes since the baseline run" in md
+    assert re.search(r"\| appeared \| openai \| request \| dropped \| `top_p` \|", md)
+    assert re.search(r"\| disappeared \| openai \| request \| dropped \| `gwl_odd` \|", md)
+
+
+def test_baseline_without_findings_json_is_analyzed(tmp_path: Path) -> None:
+    old = write_run(tmp_path / "old", [pipe_exchange("gwl-odd-value")])
+    new = write_run(tmp_path / "new", [pipe_exchange("gwl-odd-value")])
+    res = analyze_run(new, baseline_dir=old)
+    assert res.baseline is not None and res.baseline["appeared"] == 0 and res.baseline["disappeared"] == 0
+
+
+def test_bad_run_json_names_the_field(tmp_path: Path) -> None:
+    run = write_run(tmp_path / "run", [])
+    data = json.loads((run / "run.json").read_text())
+    del data["corpus_sha256"]
+    (run / "run.json").write_text(json.dumps(data))
+    with pytest.raises(BadInput, match=r"run.json: field corpus_sha256: Field required"):
+        analyze_run(run)
+
+
+def test_memory_structures_do_not_grow_with_repeats(tmp_path: Path) -> None:
+    """The aggregator's tables are keyed by case and gateway: 10x the exchanges, same sizes."""
+    from gatewaylens.analyze.engine import analyze_exchange
+    from gatewaylens.analyze.report import Aggregator
+
+    sizes = []
+    for n in (72, 720):
+        agg = Aggregator()
+        for i in range(n):
+            agg.add(analyze_exchange(synthetic_exchange(i)))
+        sizes.append((len(agg.cells), sum(len(t) for t in agg.tables.values()), len(agg.streams)))
+    assert sizes[0] == sizes[1]
