@@ -48,6 +48,10 @@ def _fail(message: str) -> None:
               help="The recording mock; started in-process when nothing answers on a loopback URL.")
 @click.option("--no-start-mock", is_flag=True, help="Never start the mock; fail when it is not running.")
 @click.option("--launch", is_flag=True, help="Start the selected built-in gateways that are installed, stop them at the end.")
+@click.option("--docker", is_flag=True,
+              help="Start the selected built-in gateways as containers (docker-compose.yml services) via the Docker Engine API.")
+@click.option("--channel-base", metavar="URL",
+              help="The mock's URL as the gateways reach it (e.g. http://mock:9999 under docker compose); default: --mock.")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), metavar="DIR",
               help="Write the run into DIR (default: a new output/runs/<UTC timestamp>/).")
 @click.option("--resume", is_flag=True, help="With --out: complete an interrupted run, skipping finished exchanges.")
@@ -60,7 +64,8 @@ def _fail(message: str) -> None:
               help="After an answer, wait until the mock channel has been quiet this long.")
 @click.option("--json", "json_summary", is_flag=True, help="Print the summary as JSON on stdout.")
 def main(gateway_names: str | None, custom: tuple[str, ...], default_upstream: str, gateway_files: tuple[Path, ...],
-         corpus_path: Path, mock_url: str, no_start_mock: bool, launch: bool, out: Path | None, resume: bool,
+         corpus_path: Path, mock_url: str, no_start_mock: bool, launch: bool, docker: bool, channel_base: str | None,
+         out: Path | None, resume: bool,
          cases_glob: str | None, dialects: str | None, stream: bool | None, timeout_s: float, settle_ms: float,
          json_summary: bool) -> None:
     """Send every corpus case through each gateway and record what reached the mock upstream."""
@@ -69,18 +74,22 @@ def main(gateway_names: str | None, custom: tuple[str, ...], default_upstream: s
         corpus = load_corpus(corpus_path)
         upstream: UpstreamKind = "anthropic" if default_upstream == "anthropic" else "openai"
         sel = select(gateway_names, custom, gateway_files, upstream)
+        if channel_base is not None and not channel_base.startswith(("http://", "https://")):
+            raise InputError(f"--channel-base: URL must start with http:// or https://, got {redact_url(channel_base)!r}")
         if not mock_url.startswith(("http://", "https://")):
             raise InputError(f"--mock: URL must start with http:// or https://, got {redact_url(mock_url)!r}")
         recorded: dict[str, Any] = {
             "gateways": gateway_names, "gateway": [redact_url(c) for c in custom], "upstream": default_upstream,
             "gateways_file": [str(f) for f in gateway_files], "corpus": str(corpus_path),
-            "mock": redact_url(mock_url), "start_mock": not no_start_mock, "launch": launch,
+            "mock": redact_url(mock_url), "start_mock": not no_start_mock, "launch": launch, "docker": docker,
+            "channel_base": redact_url(channel_base) if channel_base else None,
             "out": str(out) if out else None, "resume": resume, "cases": cases_glob, "dialects": dialect_list,
             "stream": stream, "timeout_s": timeout_s, "settle_ms": settle_ms,
         }
         opts = CaptureOptions(
             corpus=corpus, profiles=sel.profiles, custom=sel.custom, mock_url=mock_url.rstrip("/"),
-            start_mock=not no_start_mock, launch=launch, out=out, resume=resume, cases_glob=cases_glob,
+            start_mock=not no_start_mock, launch=launch, docker=docker,
+            channel_base=channel_base.rstrip("/") if channel_base else None, out=out, resume=resume, cases_glob=cases_glob,
             dialects=dialect_list, stream=stream, timeout_s=timeout_s, settle_s=settle_ms / 1000,
             settle_max_s=max(2.0, 20 * settle_ms / 1000), json_summary=json_summary, recorded_options=recorded,
         )

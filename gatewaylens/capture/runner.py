@@ -117,6 +117,10 @@ class CaptureOptions:
     settle_max_s: float = 2.0
     mock_retry_s: float = 3.0
     json_summary: bool = False
+    #: start the selected built-ins as containers (docker-compose.yml services) via the Docker Engine API
+    docker: bool = False
+    #: the mock's URL as the gateways reach it (e.g. http://mock:9999 inside compose); default: mock_url
+    channel_base: str | None = None
     #: the options as given on the command line (URLs redacted), stored in run.json
     recorded_options: dict[str, Any] = field(default_factory=dict)
 
@@ -774,6 +778,24 @@ async def launch_one(t: GatewayTarget, mock_url: str, say: Callable[[str], None]
     say(f"{t.name}: launched at {t.info.base_url}" + (f" (version {t.info.version})" if t.info.version else ""))
 
 
+async def docker_one(docker_gws: Any, t: GatewayTarget, run_id: str, say: Callable[[str], None]) -> None:
+    """Start one built-in gateway's compose service as a container; on failure mark it skipped."""
+    from gatewaylens.capture.docker_launch import DockerUnavailable
+
+    try:
+        base = await docker_gws.start(t.name, run_id)
+    except DockerUnavailable as e:
+        t.info.skipped = one_line(redact_value(str(e)), 300)
+        return
+    except Exception as e:  # an engine error for one gateway must not stop the others
+        t.info.skipped = one_line(redact_value(f"docker: {type(e).__name__}: {e}"), 300)
+        return
+    t.base_url = base
+    t.info.base_url = redact_url(base)
+    t.info.launched = "docker"
+    say(f"{t.name}: container up at {t.info.base_url}")
+
+
 async def stop_one(t: GatewayTarget) -> None:
     if t.launcher is not None:
         with contextlib.suppress(Exception):
@@ -868,7 +890,7 @@ async def run_capture(opts: CaptureOptions, say: Callable[[str], None] | None = 
 
     targets: list[GatewayTarget] = []
     for p in opts.profiles:
-        ch = channel_url(opts.mock_url, p.name)
+        ch = channel_url(opts.channel_base or opts.mock_url, p.name)
         info = GatewayInfo(name=p.name, base_url=redact_url(p.base_url), channel_url=ch, version=p.version)
         targets.append(GatewayTarget(profile=p, base_url=p.base_url, channel_url=ch, info=info,
                                      custom=p.name in opts.custom, items=plan_items(p, cases)))
@@ -901,6 +923,18 @@ async def run_capture(opts: CaptureOptions, say: Callable[[str], None] | None = 
     for e in done:
         if e.gateway in results:
             results[e.gateway].exchanges.append(e)
+    docker_gws: Any = None
+    if opts.docker:
+        from gatewaylens.capture.docker_launch import DockerGateways, DockerUnavailable
+
+        if opts.launch:
+            raise InputError("--docker and --launch are exclusive: choose containers or local processes")
+        if urlsplit(opts.mock_url).port != 9999:
+            raise InputError("--docker: the container configs point at mock:9999, so --mock must use port 9999")
+        try:  # before any traffic: no engine is a one-line error, exit 2
+            docker_gws = await asyncio.to_thread(DockerGateways)
+        except DockerUnavailable as e:
+            raise InputError(f"--docker: {e}") from None
     interrupted: list[int] = []
     mock_server: Any = None
     writer: ExchangeWriter | None = None
@@ -935,6 +969,10 @@ async def run_capture(opts: CaptureOptions, say: Callable[[str], None] | None = 
         if opts.launch:
             launchable = [t for t in targets if not t.custom]
             await asyncio.gather(*(launch_one(t, opts.mock_url, out) for t in launchable))
+        if docker_gws is not None:
+            for t in targets:
+                if not t.custom:
+                    await docker_one(docker_gws, t, info_run.id, out)
         for t in targets:
             if t.info.skipped:
                 results[t.name].skipped = t.info.skipped
@@ -963,6 +1001,9 @@ async def run_capture(opts: CaptureOptions, say: Callable[[str], None] | None = 
         if writer is not None:
             writer.close()
         await asyncio.gather(*(stop_one(t) for t in targets), return_exceptions=True)
+        if docker_gws is not None:
+            with contextlib.suppress(Exception):
+                await docker_gws.stop_all()
         if mock_server is not None:
             with contextlib.suppress(Exception):
                 await mock_server.stop()
