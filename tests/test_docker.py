@@ -88,7 +88,7 @@ services:
 def test_compose_parse_errors_name_file_and_field(tmp_path: Path) -> None:
     bad = tmp_path / "docker-compose.yml"
     bad.write_text("services: [oops")
-    with pytest.raises(ValueError, match="docker-compose.yml: invalid YAML"):
+    with pytest.raises(ValueError, match=r"docker-compose\.yml: invalid YAML"):
         load_compose(bad)
     bad.write_text("services:\n  x:\n    ports: 5\n")
     with pytest.raises(ValueError, match=r"docker-compose.yml: services.x.ports"):

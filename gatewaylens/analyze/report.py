@@ -21,7 +21,7 @@ from gatewaylens.analyze.models import (
     StreamSummary,
     Verdict,
 )
-from gatewaylens.analyze.values import excerpt, mask, md_cell
+from gatewaylens.analyze.values import excerpt, mask, md_cell, pretty_json
 from gatewaylens.capture.models import RunInfo
 
 MAX_ROWS_PER_TABLE = 80
@@ -196,7 +196,7 @@ def environment() -> jinja2.Environment:
     )
     env.filters["cell"] = md_cell
     env.filters["excerpt"] = excerpt
-    env.filters["tojson_pretty"] = lambda v: json.dumps(v, indent=2, ensure_ascii=False)
+    env.filters["tojson_pretty"] = pretty_json
     env.filters["anchor"] = github_anchor
     return env
 

@@ -100,6 +100,17 @@ def elide(value: Any, limit: int = 600, keep: int = 240) -> Any:
     return value
 
 
+def pretty_json(value: Any) -> str:
+    """Readable JSON that is cheap to make: one line per top-level key or item, each compact.
+    (``json.dumps(indent=...)`` runs the pure-Python encoder, ten times slower.)"""
+    if isinstance(value, dict) and value:
+        items = [f"  {json.dumps(k, ensure_ascii=False)}: {json.dumps(v, ensure_ascii=False)}" for k, v in value.items()]
+        return "{\n" + ",\n".join(items) + "\n}"
+    if isinstance(value, list) and value:
+        return "[\n" + ",\n".join(f"  {json.dumps(v, ensure_ascii=False)}" for v in value) + "\n]"
+    return json.dumps(value, ensure_ascii=False)
+
+
 def md_cell(value: Any, limit: int = 60) -> str:
     """Text safe inside a GitHub Markdown table cell: no newlines, pipes escaped, long text elided."""
     text = value if isinstance(value, str) else excerpt(value, limit)
