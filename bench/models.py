@@ -12,13 +12,13 @@ from pydantic import BaseModel, Field
 
 
 class Figure(BaseModel):
-    """One measured figure and whether it meets its goal (``holds`` is None when it has no goal)."""
+    """One measured figure and whether it meets its goal (context figures have no goal and hold trivially)."""
 
     name: str
     value: float
     unit: str
     goal: str = Field("", description="human-readable goal, e.g. '<= 1.10'; empty for context figures")
-    holds: bool | None = None
+    holds: bool = True
     note: str = ""
 
 

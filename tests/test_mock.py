@@ -307,7 +307,10 @@ def test_cli_terminal_output_has_no_secrets_and_stops_on_sigint(tmp_path: Path) 
         assert r.status_code == 200
     finally:
         proc.send_signal(signal.SIGINT)
-        out, _ = proc.communicate(timeout=10)
+        proc.wait(timeout=10)
+        # Read the rest through the same buffered reader: communicate() would bypass its buffer.
+        assert proc.stdout is not None
+        out = proc.stdout.read()
     assert proc.returncode == 0
     full = line + out
     assert "/ch/litellm" in full and "[cli] POST /v1/chat/completions" in full and "stopped" in full

@@ -313,6 +313,13 @@ def field_rows(body: Any) -> list[str]:
     return rows
 
 
+def _root_key(path: str) -> str:
+    for i, ch in enumerate(path):
+        if ch in ".[":
+            return path[:i]
+    return path
+
+
 def _under(path: str, root: str) -> bool:
     return path == root or path.startswith(root + ".") or path.startswith(root + "[")
 
@@ -331,11 +338,15 @@ def field_statuses(body: Any, findings: list[FindingRow], summary: ExchangeSumma
             else:
                 out[r] = f"no upstream call{code}"
         return out
-    req = [f for f in findings if f.direction == "request" and (f.upstream_index or 0) == 0 and f.kind != "kept"]
+    by_root: dict[str, list[FindingRow]] = {}
+    for f in findings:
+        if f.direction == "request" and (f.upstream_index or 0) == 0 and f.kind != "kept":
+            by_root.setdefault(_root_key(f.path), []).append(f)
     out = {}
     for r in rows:
-        exact = [f for f in req if f.path == r]
-        nested = [f for f in req if f.path != r and _under(f.path, r)]
+        near = by_root.get(_root_key(r), ())
+        exact = [f for f in near if f.path == r]
+        nested = [f for f in near if f.path != r and _under(f.path, r)]
         status = "kept"
         kinds = {f.kind for f in exact}
         if "dropped" in kinds:

@@ -55,17 +55,23 @@ def _usage(dialect: Dialect | None, usage: Any, into: dict[str, int] | None = No
     return out or into
 
 
+def _present(v: Any) -> bool:
+    return v is not None and v != [] and v != {}
+
+
+def parse_data(data: str) -> Any:
+    """An SSE data field as JSON when it is JSON, else the raw text (``[DONE]``)."""
+    if data[:1] in ("{", "["):
+        try:
+            return json.loads(data)
+        except ValueError:
+            return data
+    return data
+
+
 def parse_frames(frames: Iterable[tuple[str | None, str, Any | None]]) -> list[Frame]:
     """``(event, data text, parsed or None)`` -> ``(event, JSON value or raw text)``."""
-    out: list[Frame] = []
-    for event, data, parsed in frames:
-        if parsed is None and data[:1] in "{[":
-            try:
-                parsed = json.loads(data)
-            except ValueError:
-                parsed = None
-        out.append((event, parsed if parsed is not None else data))
-    return out
+    return [(event, parsed if parsed is not None else parse_data(data)) for event, data, parsed in frames]
 
 
 def extract_frames(dialect: Dialect | None, frames: list[Frame]) -> Extract:
@@ -85,7 +91,9 @@ def extract_frames(dialect: Dialect | None, frames: list[Frame]) -> Extract:
             continue
         if not isinstance(data, dict):
             continue
-        ex.chunk_keys.update(k for k, v in data.items() if v is not None and v != [] and v != {})
+        fresh = data.keys() - ex.chunk_keys  # most chunks repeat the same keys: a C-level set difference
+        if fresh:
+            ex.chunk_keys.update(k for k in fresh if _present(data[k]))
         if dialect == "chat":
             ex.usage = _usage(dialect, data.get("usage"), ex.usage)
             for choice in data.get("choices") or ():
@@ -112,11 +120,11 @@ def extract_frames(dialect: Dialect | None, frames: list[Frame]) -> Extract:
                     ex.usage = _usage(dialect, resp.get("usage"), ex.usage)
                     ex.finish = str(resp.get("status") or t.rsplit(".", 1)[-1])
                 if isinstance(resp, dict):
-                    ex.chunk_keys.update(f"response.{k}" for k, v in resp.items() if v is not None and v != [] and v != {})
+                    ex.chunk_keys.update(f"response.{k}" for k, v in resp.items() if _present(v))
             elif t in ("response.created",):
                 resp = data.get("response") or {}
                 if isinstance(resp, dict):
-                    ex.chunk_keys.update(f"response.{k}" for k, v in resp.items() if v is not None and v != [] and v != {})
+                    ex.chunk_keys.update(f"response.{k}" for k, v in resp.items() if _present(v))
             if t == STREAM_TERMINAL["responses"]:
                 ex.terminal = True
         elif dialect == "messages":
@@ -124,7 +132,7 @@ def extract_frames(dialect: Dialect | None, frames: list[Frame]) -> Extract:
                 msg = data.get("message") or {}
                 if isinstance(msg, dict):
                     ex.usage = _usage(dialect, msg.get("usage"), ex.usage)
-                    ex.chunk_keys.update(f"message.{k}" for k, v in msg.items() if v is not None and v != [] and v != {})
+                    ex.chunk_keys.update(f"message.{k}" for k, v in msg.items() if _present(v))
             elif t == "content_block_delta":
                 delta = data.get("delta") or {}
                 if isinstance(delta, dict):

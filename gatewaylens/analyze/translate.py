@@ -393,29 +393,50 @@ class Translator:
 
     # -- value tracking ----------------------------------------------------------------------
     def _track(self, w: _Walk, out: list[Entry]) -> None:
-        # Index every node of every added subtree (and JSON strings parsed) by value.
+        if not w.removed:
+            out.extend(self._added(ap, av) for ap, av in w.added)
+            return
+        # Index every node of every added subtree by value: scalars at once, containers (and JSON
+        # strings, parsed) only when a removed container is looked up, since that costs a dump each.
         index: dict[Any, list[str]] = {}
         added_nodes: dict[str, Any] = {}
         order: dict[str, int] = {}
+        containers: list[tuple[str, Any]] = []
+
+        def note(p: str, v: Any, rank: int) -> None:
+            added_nodes[p] = v
+            order[p] = rank
+            if isinstance(v, dict | list):
+                containers.append((p, v))
+                return
+            index.setdefault(value_key(v), []).append(p)
+            if isinstance(v, str) and v[:1] in "{[" and len(v) >= 2:
+                parsed = _maybe_json(v)
+                if parsed is not None:
+                    containers.append((p, parsed))
+
         for root, value in w.added:
             for p, v in iter_nodes(value, root):
-                added_nodes[p] = v
-                order[p] = len(order)
-                index.setdefault(value_key(v), []).append(p)
-                if isinstance(v, str) and v[:1] in "{[" and len(v) >= 2:
-                    parsed = _maybe_json(v)
-                    if parsed is not None:
-                        index.setdefault(value_key(parsed), []).append(p)
+                note(p, v, len(order))
         # Slots whose value changed can receive values too (a string reshaped into content blocks
         # that now also carry a tool_use_id); they rank after added places.
         for _pa, pb, _a, b in w.changed:
             if isinstance(b, dict | list):
                 for p, v in iter_nodes(b, pb):
-                    if p == pb:
-                        continue
-                    added_nodes[p] = v
-                    order[p] = len(order) + 1_000_000
-                    index.setdefault(value_key(v), []).append(p)
+                    if p != pb:
+                        note(p, v, len(order) + 1_000_000)
+        container_index: dict[Any, list[str]] | None = None
+
+        def lookup(key: Any) -> list[str]:
+            nonlocal container_index
+            if key[0] != "j":
+                return index.get(key, [])
+            if container_index is None:
+                container_index = {}
+                for p, v in containers:
+                    container_index.setdefault(value_key(v), []).append(p)
+            return container_index.get(key, [])
+
         claimed: list[str] = []
         claimed_set: set[str] = set()
 
@@ -432,7 +453,7 @@ class Translator:
                     keys.append(value_key(parsed))
             cands: list[str] = []
             for k in keys:
-                cands.extend(c for c in index.get(k, ()) if c not in cands)
+                cands.extend(c for c in lookup(k) if c not in cands)
             distinctive = _is_trackable(value)
             best: tuple[tuple[int, int, int], str, str | None] | None = None
             for c in cands:

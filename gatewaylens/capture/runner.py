@@ -15,7 +15,10 @@ Design (see also the README's capture section):
   on the channel still ``in_flight``, if it does): every upstream call of the exchange, retries
   included, in order.  The mock stores a record before the gateway receives a non-stream answer
   and right after the last frame of a stream, so calls made before the gateway answered are
-  there at the first poll; the settle time only catches calls made after the answer.  Records that show up only after that (a gateway still retrying
+  there at the first poll; so polling stops as soon as the exchange has records and the mock
+  reports none ``in_flight`` on the channel, and the settle time is only waited when nothing has
+  been recorded yet (a gateway that answered without calling upstream, or a mock that does not
+  report ``in_flight``).  Records that show up only after that (a gateway still retrying
   after the client timed out) are found by the next exchange's pre-check and discarded with a
   note, never attributed to the wrong exchange.
 * The mock's ``instance`` id is checked on every control call; a change (or ``last_seq`` going
@@ -375,9 +378,23 @@ class MockChannel:
         self.cursor = max(self.cursor, page.last_seq, *(r.seq for r in page.records))
         return page
 
-    async def script(self, steps: list[Any]) -> None:
-        await self._call("POST", "script", params={"channel": self.channel},
-                         json={"steps": steps, "mode": "replace"})
+    async def script(self, steps: list[Any]) -> bool:
+        """Queue the steps (replacing any left over).  Returns True when the mock's answer carried its
+        instance and ``last_seq`` and they were checked (raises :class:`MockRestarted` on a restart),
+        False for a mock that does not report them."""
+        data = await self._call("POST", "script", params={"channel": self.channel},
+                                json={"steps": steps, "mode": "replace"})
+        if not isinstance(data, dict) or "instance" not in data or "last_seq" not in data:
+            return False
+        try:
+            instance, last_seq = str(data["instance"]), int(data["last_seq"])
+        except (TypeError, ValueError):
+            return False
+        if instance != self.instance or last_seq < self.cursor:
+            old = self.instance
+            self.instance, self.cursor = instance, last_seq
+            raise MockRestarted(old, instance, last_seq)
+        return True
 
 
 # =============================================================================================
@@ -486,18 +503,26 @@ class Capturer:
         assert route is not None
         ex = Exchange(id=item.id, case_id=case.id, gateway=self.t.name, dialect=case.dialect, stream=case.stream,
                       upstream=item.upstream, variant=route.variant, passthrough=route.passthrough)
-        # 1. Pre-check: late records of the previous exchange, or a mock restarted in between.
+        # 1. This case's script (replace: nothing left over from an earlier case).  The mock's answer
+        #    carries its instance and last_seq, so a mock restarted in between is noticed here.
+        steps = [s.model_dump(mode="json", exclude_defaults=True) for s in case.script or []]
         try:
-            page = await self.ch.fetch()
-            if page.records:
-                seqs = ", ".join(str(r.seq) for r in page.records[:10])
-                ex.notes.append(f"discarded {len(page.records)} upstream record(s) (seq {seqs}) that reached the mock "
-                                "after the previous exchange was written; not attributed")
+            checked = await self.ch.script(steps)
         except MockRestarted as e:
             ex.notes.append(f"{e}; channel re-synced before this exchange")
-        # 2. This case's script (replace: nothing left over from an earlier case).
-        steps = [s.model_dump(mode="json", exclude_defaults=True) for s in case.script or []]
-        await self.ch.script(steps)
+            checked = True
+        # 2. Pre-check: late records of the previous exchange.  With the mock on this machine (one
+        #    clock) ``_collect`` discards records older than this request by their time, so this extra
+        #    round trip is only needed for a remote mock, or one that did not report its state above.
+        if not (checked and self.same_clock):
+            try:
+                page = await self.ch.fetch()
+                if page.records:
+                    seqs = ", ".join(str(r.seq) for r in page.records[:10])
+                    ex.notes.append(f"discarded {len(page.records)} upstream record(s) (seq {seqs}) that reached the "
+                                    "mock after the previous exchange was written; not attributed")
+            except MockRestarted as e:
+                ex.notes.append(f"{e}; channel re-synced before this exchange")
         # 3. The client request.
         ch_url = self.t.channel_url
         body = dict(case.body)
@@ -585,6 +610,13 @@ class Capturer:
                         got.append(r)
                 last_new = now
             if now - start >= self.opts.settle_max_s:
+                return got
+            # The mock stores a record before the gateway gets a non-stream answer, and right after
+            # the last frame of a stream (``in_flight`` counts the requests not stored yet).  So once
+            # the client has its answer, this exchange has records and none is in flight, every call
+            # the gateway made before answering is here: no need to wait ``settle_s``.  (A call made
+            # after the answer is left to the next exchange's checks, which discard it with a note.)
+            if got and page.in_flight == 0:
                 return got
             # A request the mock is still answering is recorded when its answer is complete.
             if now - last_new >= self.opts.settle_s and not page.in_flight:

@@ -206,7 +206,10 @@ class MockApp:
         if script.mode == "replace":
             q.clear()
         q.extend(script.steps)
-        return _json({"channel": channel, "queued": len(q)})
+        # instance and last_seq let a client that posts a script before each request (capture) notice a
+        # restarted mock without a separate health/log round trip.
+        return _json({"channel": channel, "queued": len(q), "instance": self.state.instance,
+                      "last_seq": self.state.seq})
 
     # ---------------------------------------------------------------- upstream API
     async def upstream(self, request: web.Request) -> web.StreamResponse:

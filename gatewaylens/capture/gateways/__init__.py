@@ -17,12 +17,7 @@ PROFILES: dict[str, GatewayProfile] = {}
 LAUNCHERS: dict[str, type[Launcher]] = {}
 
 for _name in _MODULES:
-    try:  # TEMPORARY while gateway modules are being written; made strict before release
-        _mod = importlib.import_module(f"{__name__}.{_name}")
-    except ModuleNotFoundError as _e:
-        if _e.name != f"{__name__}.{_name}":
-            raise
-        continue
+    _mod = importlib.import_module(f"{__name__}.{_name}")
     for _p in _mod.PROFILES:
         PROFILES[_p.name] = _p
     for _l in _mod.LAUNCHERS:
