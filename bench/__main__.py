@@ -51,7 +51,7 @@ def run_bench(*, quick: bool, only: list[str], gateway_names: list[str] | None, 
     skipped: list[str] = []
     options = {"quick": quick, "only": only, "gateways": gateway_names, "settle_ms": settle_ms}
     if "mock" in only:
-        res = mockbench.run(duration=1.0 if quick else 2.0, rounds=2 if quick else 4, say=say)
+        res = mockbench.run(duration=1.0, rounds=2 if quick else 8, say=say)
         figures += res.figures
     if "mock" in only or "capture" in only:
         want_gateways = gateway_names if gateway_names is not None else None

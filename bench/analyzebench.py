@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 import resource
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -23,6 +24,18 @@ from bench.models import Figure, at_least, at_most, info
 from bench.procs import PY, ROOT, _env
 
 
+def peak_rss_mib() -> float:
+    """This process's peak RSS.  ``VmHWM`` belongs to the process image (reset by exec);
+    ``ru_maxrss`` is not: on Linux it carries the parent's high-water mark across fork+exec."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
 def _step(step: str, size: int, run_dir: Path) -> dict[str, Any]:
     if step == "write":
         from gatewaylens.analyze.synthetic import write_synthetic_run
@@ -32,12 +45,12 @@ def _step(step: str, size: int, run_dir: Path) -> dict[str, Any]:
         return {"seconds": time.perf_counter() - t0}
     from gatewaylens.analyze.pipeline import analyze_run
 
-    base_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    base_rss = peak_rss_mib()
     t0 = time.perf_counter()
     res = analyze_run(run_dir)
     secs = time.perf_counter() - t0
     return {"seconds": secs, "exchanges": res.exchanges, "findings": res.findings,
-            "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "import_rss_mib": base_rss,
+            "peak_rss_mib": peak_rss_mib(), "import_rss_mib": base_rss,
             "jsonl_mib": (run_dir / "exchanges.jsonl").stat().st_size / 2**20}
 
 
@@ -54,7 +67,6 @@ def _sub(step: str, size: int, run_dir: Path, timeout: float) -> dict[str, Any]:
 def run(sizes: list[int], *, say: Any, timeout: float = 900) -> list[Figure]:
     figures: list[Figure] = []
     peaks: dict[int, float] = {}
-    rates: list[float] = []
     with tempfile.TemporaryDirectory(prefix="gwl-bench-analyze-") as tmp:
         for n in sizes:
             d = Path(tmp) / f"run-{n}"
@@ -63,7 +75,6 @@ def run(sizes: list[int], *, say: Any, timeout: float = 900) -> list[Figure]:
             if r["exchanges"] != n:
                 raise RuntimeError(f"analyze bench {n}: analyzed {r['exchanges']} exchanges, expected {n}")
             rate = n / r["seconds"]
-            rates.append(rate)
             peaks[n] = r["peak_rss_mib"]
             say(f"analyze {n} exchanges: {r['seconds']:.2f}s, {rate:.0f} exchanges/s, peak RSS "
                 f"{r['peak_rss_mib']:.0f} MiB (after imports {r['import_rss_mib']:.0f} MiB; JSONL {r['jsonl_mib']:.0f} MiB)")
@@ -71,8 +82,6 @@ def run(sizes: list[int], *, say: Any, timeout: float = 900) -> list[Figure]:
                                     f"{r['seconds']:.2f}s, {r['findings']} findings"))
             figures.append(info(f"analyze {n} exchanges: peak RSS", r["peak_rss_mib"], "MiB",
                                 f"{r['import_rss_mib']:.0f} MiB after imports; input {r['jsonl_mib']:.0f} MiB"))
-            import shutil
-
             shutil.rmtree(d, ignore_errors=True)
     big = sorted(peaks)
     if len(big) >= 2:

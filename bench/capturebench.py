@@ -19,8 +19,8 @@ from typing import Any
 from bench.models import Figure, at_most, info
 from gatewaylens.capture.corpus import load_corpus
 from gatewaylens.capture.models import GatewayProfile
-from gatewaylens.capture.runner import CaptureOptions, RunOutcome, run_capture
 from gatewaylens.capture.rundir import load_done
+from gatewaylens.capture.runner import CaptureOptions, RunOutcome, run_capture
 
 
 async def _one(profiles: list[GatewayProfile], mock_url: str, corpus: Path, cases: str | None, out: Path,

@@ -10,7 +10,15 @@ from bench.models import Figure, at_least, info
 from bench.procs import load
 from gatewaylens.capture import gateways as registry
 from gatewaylens.capture.models import Case, GatewayInfo, GatewayProfile, Route
-from gatewaylens.capture.runner import GatewayTarget, channel_url, client_headers, expand, join_url, launch_one, stop_one
+from gatewaylens.capture.runner import (
+    GatewayTarget,
+    channel_url,
+    client_headers,
+    expand,
+    join_url,
+    launch_one,
+    stop_one,
+)
 from gatewaylens.dialects import Dialect, UpstreamKind
 
 #: Dialect/upstream combinations tried in this order to find one request each gateway serves.

@@ -25,8 +25,8 @@ class MockResult:
 def run(*, duration: float, rounds: int, concurrency: int = 32, say: Any = print) -> MockResult:
     """Two mock processes (recording on / off) stay up; the load alternates between them each
     round, so drift (CPU frequency, other processes) hits both sides alike; medians are compared."""
-    on = MockProcess(record=True)
-    off = MockProcess(record=False)
+    on = MockProcess(record=True, pin_cpu=0)
+    off = MockProcess(record=False, pin_cpu=0)
     figures: list[Figure] = []
     base = 0.0
     try:
@@ -35,7 +35,7 @@ def run(*, duration: float, rounds: int, concurrency: int = 32, say: Any = print
             for r in range(rounds):
                 order = (("off", off), ("on", on)) if r % 2 == 0 else (("on", on), ("off", off))
                 for key, m in order:
-                    res = load(m.url + PATH, body, concurrency=concurrency, duration=duration)
+                    res = load(m.url + PATH, body, concurrency=concurrency, duration=duration, pin_cpu=1)
                     if res["errors"]:
                         raise RuntimeError(f"mock {label} recording {key}: {res['errors']} errors ({res['first_error']})")
                     rps[key].append(float(res["rps"]))

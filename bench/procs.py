@@ -27,6 +27,15 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def pin(pid: int, cpu: int) -> None:
+    """Give the mock and the load generator a core each (on a 2-core machine they otherwise
+    migrate between cores and the on/off comparison mostly measures scheduling noise)."""
+    cpus = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
+    if len(cpus) >= 2:
+        with contextlib.suppress(OSError):
+            os.sched_setaffinity(pid, {cpus[cpu % len(cpus)]})
+
+
 def _env() -> dict[str, str]:
     return {**os.environ, "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")}
 
@@ -34,7 +43,7 @@ def _env() -> dict[str, str]:
 class MockProcess:
     """``python -m gatewaylens.mock`` on a free loopback port, quiet, in its own process."""
 
-    def __init__(self, *, record: bool = True, max_records: int | None = None) -> None:
+    def __init__(self, *, record: bool = True, max_records: int | None = None, pin_cpu: int | None = None) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         cmd = [PY, "-m", "gatewaylens.mock", "--host", "127.0.0.1", "--port", str(self.port), "--quiet"]
@@ -43,6 +52,8 @@ class MockProcess:
         if max_records is not None:
             cmd += ["--max-records", str(max_records)]
         self.proc = subprocess.Popen(cmd, cwd=ROOT, env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        if pin_cpu is not None:
+            pin(self.proc.pid, pin_cpu)
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
@@ -80,7 +91,8 @@ def mock_processes(**kw: Any) -> Iterator[MockProcess]:
 
 
 def load(url: str, body: dict[str, Any], *, headers: dict[str, str] | None = None, concurrency: int = 32,
-         duration: float = 3.0, warmup: float = 0.5, max_requests: int = 1_000_000) -> dict[str, Any]:
+         duration: float = 3.0, warmup: float = 0.5, max_requests: int = 1_000_000,
+         pin_cpu: int | None = None) -> dict[str, Any]:
     """Run ``bench.loadgen`` in a separate process against ``url``; its JSON result."""
     with tempfile.NamedTemporaryFile("wb", suffix=".json", delete=False) as fh:
         fh.write(json.dumps(body).encode())
@@ -90,8 +102,16 @@ def load(url: str, body: dict[str, Any], *, headers: dict[str, str] | None = Non
     for k, v in (headers or {}).items():
         cmd += ["--header", f"{k}:{v}"]
     try:
-        res = subprocess.run(cmd, cwd=ROOT, env=_env(), capture_output=True, text=True,
-                             timeout=duration + warmup + 60)
+        proc = subprocess.Popen(cmd, cwd=ROOT, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        if pin_cpu is not None:
+            pin(proc.pid, pin_cpu)
+        try:
+            stdout, stderr = proc.communicate(timeout=duration + warmup + 60)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.communicate()
+            raise RuntimeError("load generator did not finish in time") from None
+        res = subprocess.CompletedProcess(cmd, proc.returncode, stdout, stderr)
     finally:
         os.unlink(body_file)
     if res.returncode != 0:

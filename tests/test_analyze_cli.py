@@ -176,3 +176,9 @@ def test_check_reports_a_missing_exchange(run_dir: Path, tmp_path: Path) -> None
     res = run_cli("check", str(run_dir), "--fixtures", str(out))
     assert res.exit_code == 1
     assert "exchange missing from the run" in res.stdout
+
+
+def test_unknown_option_is_a_usage_error_in_the_group_voice(run_dir: Path) -> None:
+    res = CliRunner().invoke(main, [str(run_dir), "--bogus"], prog_name="analyze")
+    assert res.exit_code == 2
+    assert "Usage: analyze [OPTIONS] [RUN_DIR]" in res.output and "No such option" in res.output

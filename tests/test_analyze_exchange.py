@@ -245,3 +245,13 @@ def test_rejection_named_in_the_upstream_dialect_and_generic_mentions() -> None:
     assert r.findings == [] and r.summary.outcome == "no_upstream_call"
     r = analyze_exchange(run("Invalid value for 'model': claude-x"))
     assert [(f.kind, f.path) for f in r.findings] == [("rejected", "model")]
+
+
+def test_thinking_dropped_from_a_translated_stream_is_reported() -> None:
+    ex = stream_exchange("chat", "messages")
+    up_frames = ex.upstream_requests[0].response.frames
+    assert up_frames is not None
+    thinking = {"type": "content_block_delta", "index": 0, "delta": {"type": "thinking_delta", "thinking": "GWL thinking: weigh it"}}
+    up_frames.insert(2, sse_frames([("content_block_delta", thinking)])[0])
+    r = analyze_exchange(ex)
+    assert ("stream", "dropped", "reasoning", "warn") in summary(r.findings)

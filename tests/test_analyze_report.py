@@ -193,3 +193,25 @@ def test_memory_structures_do_not_grow_with_repeats(tmp_path: Path) -> None:
             agg.add(analyze_exchange(synthetic_exchange(i)))
         sizes.append((len(agg.cells), sum(len(t) for t in agg.tables.values()), len(agg.streams)))
     assert sizes[0] == sizes[1]
+
+
+def test_unsupported_routes_fill_the_support_matrix(tmp_path: Path) -> None:
+    ok = pipe_exchange("gwl-odd-value", gateway="gw-a")
+    unsupported = Exchange(id="gw-b/pipes/openai", case_id="pipes", gateway="gw-b", dialect="chat", stream=False,
+                           upstream="openai", status="unsupported", unsupported_reason="no chat route")
+    res = analyze_run(write_run(tmp_path / "run", [unsupported, ok]))
+    md = res.report_path.read_text(encoding="utf-8")
+    assert "| `temperature` | kept | not supported |" in md
+
+
+def test_capture_error_after_an_upstream_call_is_an_error_finding(tmp_path: Path) -> None:
+    from gatewaylens.analyze.engine import analyze_exchange
+    from gatewaylens.capture.models import ExchangeError
+
+    ex = pipe_exchange("gwl-odd-value")
+    ex.client_response = None
+    ex.status = "error"
+    ex.error = ExchangeError(kind="timeout", message="no answer within 60 s")
+    r = analyze_exchange(ex)
+    assert ("response", "dropped", "(response)", "error") in {(f.direction, f.kind, f.path, f.severity) for f in r.findings}
+    assert r.summary.score is not None and r.summary.score < 100

@@ -29,6 +29,10 @@ BASE_CHAT = {
 
 def test_finding_row_has_the_fields_of_finding() -> None:
     assert list(FindingRow.__slots__) == list(Finding.model_fields)
+    row = FindingRow("g", "c", "chat", False, "openai", "request", "dropped", "p", None, 1, None, "warn", "m",
+                     "g/c/openai", "", 0, None)
+    assert list(row.as_dict()) == list(Finding.model_fields)
+    assert row.to_model().model_dump() == row.as_dict()
 
 
 # --------------------------------------------------------------------------------------------

@@ -413,14 +413,14 @@ def test_canary_secrets_reach_no_file_and_no_terminal(tmp_path: Path, mock_port:
     res = run_capture(tmp_path, mock_port, [url_with_key], "--json")
     assert res.returncode == 0, res.stderr
     files = [p for p in (tmp_path / "output").rglob("*") if p.is_file()]
-    assert {p.name for p in files} == {"run.json", "exchanges.jsonl"}
+    assert {p.name for p in files} == {"run.json", "exchanges.jsonl", "corpus.json"}
     for p in files:
         text = p.read_text()
         for c in CANARIES:
             assert c not in text, f"{c} leaked into {p.name}"
     for c in CANARIES:
         assert c not in res.stdout and c not in res.stderr
-    exs = {e["case_id"]: e for e in exchanges(next(iter(files)).parent)}
+    exs = {e["case_id"]: e for e in exchanges(files[0].parent)}
     # Redacted, yet still comparable: the client's key and what the gateway forwarded share a fingerprint.
     sent = exs["plain"]["client_request"]["headers"]["authorization"]
     fwd = exs["plain"]["upstream_requests"][0]["headers"]["authorization"]

@@ -33,6 +33,14 @@ class _BadInput(click.ClickException):
         click.echo(f"analyze: {self.format_message()}", err=True)
 
 
+class _RunContext(click.Context):
+    """The default command speaks as the group: usage and errors read "analyze [OPTIONS] [RUN_DIR]"."""
+
+    @property
+    def command_path(self) -> str:
+        return self.parent.command_path if self.parent is not None else super().command_path
+
+
 class AnalyzeGroup(click.Group):
     """A group whose first argument, when it is not a subcommand, is the run directory:
     ``analyze RUN_DIR --include-kept`` and ``analyze fixtures RUN --out DIR`` both work."""
@@ -108,6 +116,9 @@ def run_cmd(run_dir: Path | None, include_kept: bool, schema: bool, verdicts_dir
     console.print(f"findings: {result.findings_path}")
     console.print(f"prompts:  {result.prompts_dir}/")
     console.print(f"report:   {result.report_path}")
+
+
+run_cmd.context_class = _RunContext
 
 
 @main.command("fixtures")

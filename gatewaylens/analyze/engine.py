@@ -229,7 +229,13 @@ def analyze_exchange(ex: Exchange, *, include_kept: bool = False) -> ExchangeRes
 def _response_side(ex: Exchange, emit: Any, summary: ExchangeSummary, include_kept: bool) -> None:
     cr = ex.client_response
     ai = answer_index(ex)
-    if cr is None or ai is None:
+    if ai is None:
+        return
+    if cr is None:
+        # The gateway called the upstream but the client got nothing usable (timeout, refused...).
+        why = f" ({ex.error.kind}: {excerpt(ex.error.message, 120)})" if ex.error else ""
+        emit("response", [Entry("dropped", "(response)", None, ex.upstream_requests[ai].response.status, None, "error",
+                                f"the client received no response{why}")], ai)
         return
     rec = ex.upstream_requests[ai]
     ans = rec.response
@@ -338,6 +344,8 @@ def field_statuses(body: Any, findings: list[FindingRow], summary: ExchangeSumma
             else:
                 out[r] = f"no upstream call{code}"
         return out
+    if not any(f.direction == "request" and f.kind != "kept" for f in findings):
+        return dict.fromkeys(rows, "kept")
     by_root: dict[str, list[FindingRow]] = {}
     for f in findings:
         if f.direction == "request" and (f.upstream_index or 0) == 0 and f.kind != "kept":

@@ -81,7 +81,13 @@ class FindingRow:
     concept: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
-        return {name: getattr(self, name) for name in self.__slots__}
+        return {
+            "gateway": self.gateway, "case_id": self.case_id, "dialect": self.dialect, "stream": self.stream,
+            "upstream": self.upstream, "direction": self.direction, "kind": self.kind, "path": self.path,
+            "to_path": self.to_path, "before": self.before, "after": self.after, "severity": self.severity,
+            "message": self.message, "exchange_id": self.exchange_id, "variant": self.variant,
+            "upstream_index": self.upstream_index, "concept": self.concept,
+        }
 
     def to_model(self) -> Finding:
         return Finding(**self.as_dict())

@@ -32,7 +32,7 @@ def _answer(u: Any) -> Any:
             except ValueError:
                 data = f.data
             frames.append({"event": f.event, "data": data} if f.event else {"data": data})
-        return {"sse_frames": elide(frames)}
+        return elide(frames)
     return elide(resp.body)
 
 
@@ -70,19 +70,20 @@ class PromptWriter:
         upstream = [{
             "method": u.method, "path": u.path, "headers": u.headers, "status": u.response.status,
             "cut": u.response.cut, "body": elide(u.body_json) if u.body_is_json else elide(u.body_text),
-            "answer": _answer(u),
+            "answer": _answer(u), "frames": u.response.frames is not None, "count": len(u.response.frames or ()),
         } for u in ex.upstream_requests]
         cr = ex.client_response
         client_response: Any = None
         if cr is not None:
             if cr.frames is not None:
-                client_response = {"sse_frames": elide([
+                client_response = elide([
                     ({"event": f.event} if f.event else {}) | {"data": f.json_data if f.json_data is not None else f.data}
-                    for f in cr.frames])}
+                    for f in cr.frames])
             else:
                 client_response = elide(cr.body if cr.body is not None else cr.text)
         text = self.tpl_ex.render(ex=ex, summary=result.summary, upstream=upstream, client_response=client_response,
-                                  client_status=cr.status if cr else None, findings=result.findings)
+                                  client_status=cr.status if cr else None, client_frames=bool(cr and cr.frames is not None), client_count=len(cr.frames or ()) if cr else 0,
+                                  findings=result.findings)
         with (self.parts / f"{case}.body").open("a", encoding="utf-8") as fh:
             fh.write(text)
 

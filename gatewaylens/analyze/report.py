@@ -94,6 +94,19 @@ class Aggregator:
         self.track_keys = track_keys
         self.keys: set[tuple[str, ...]] = set()
         self.exchanges = 0
+        self.case_rows: dict[str, list[str]] = {}
+        self.unsupported: Counter[tuple[str, str, str, str]] = Counter()
+        self._filled = False
+
+    def fill_unsupported(self) -> None:
+        """Give unsupported routes their "not supported" cells (once, at the end)."""
+        if self._filled:
+            return
+        self._filled = True
+        for (dialect, case, gateway, upstream), n in self.unsupported.items():
+            rows = self.support.setdefault(dialect, {})
+            for row_name in self.case_rows.get(case, []):
+                rows.setdefault(row_name, {}).setdefault(gateway, Counter())[(upstream, "not supported")] += n
 
     def gateways(self) -> list[str]:
         return sorted(self.scores)
@@ -160,13 +173,18 @@ class Aggregator:
             agg.terminal += s.stream_summary.terminal
         dialect_rows = self.support.setdefault(s.dialect, {})
         if s.outcome == "unsupported":
-            body = result.exchange.client_request.body if result.exchange.client_request else None
-            from gatewaylens.analyze.engine import field_rows
-
-            for row_name in field_rows(body):
-                dialect_rows.setdefault(row_name, {}).setdefault(s.gateway, Counter())[(s.upstream, "not supported")] += 1
+            # Its rows are the case's fields, known from any gateway that did take the request.
+            self.unsupported[(s.dialect, s.case_id, s.gateway, s.upstream)] += 1
+        elif result.fields and s.case_id not in self.case_rows:
+            self.case_rows[s.case_id] = list(result.fields)
         for row_name, status in result.fields.items():
-            dialect_rows.setdefault(row_name, {}).setdefault(s.gateway, Counter())[(s.upstream, status)] += 1
+            per_gateway = dialect_rows.get(row_name)
+            if per_gateway is None:
+                per_gateway = dialect_rows[row_name] = {}
+            counter = per_gateway.get(s.gateway)
+            if counter is None:
+                counter = per_gateway[s.gateway] = Counter()
+            counter[(s.upstream, status)] += 1
 
     def finish_scores(self) -> list[GatewayScore]:
         out = []
@@ -197,6 +215,7 @@ def environment() -> jinja2.Environment:
     env.filters["cell"] = md_cell
     env.filters["excerpt"] = excerpt
     env.filters["tojson_pretty"] = pretty_json
+    env.filters["tojson_indent"] = lambda v: json.dumps(v, indent=2, ensure_ascii=False)
     env.filters["anchor"] = github_anchor
     return env
 
@@ -255,6 +274,7 @@ def render_report(agg: Aggregator, run: RunInfo, *, notes: dict[str, dict[str, A
                   verdicts: dict[str, list[Verdict]], verdict_errors: list[str],
                   baseline: dict[str, Any] | None, warnings: list[str], include_kept: bool) -> str:
     scores = agg.finish_scores()
+    agg.fill_unsupported()
     gateways = agg.gateways()
     cases = sorted(agg.cases)
     matrix = [{"case": c, "cells": [_cell_text(agg.cells.get((c, g))) for g in gateways]} for c in cases]
@@ -268,7 +288,12 @@ def render_report(agg: Aggregator, run: RunInfo, *, notes: dict[str, dict[str, A
             cell = agg.cells.get((c, g))
             if cell is None:
                 continue
+            # Harmless omissions (explicit nulls, defaults, fields the other dialect has no place for):
+            # one line, not one row each.
+            omitted = [r for r in rows if r.kind == "dropped" and r.severity == "info"]
+            rows = [r for r in rows if r not in omitted]
             tables.append({"gateway": g, "summary": _cell_text(cell), "rows": rows,
+                           "omitted": sorted({f"{r.direction} {r.path}" for r in omitted}),
                            "overflow": agg.overflow.get((c, g), 0),
                            "outcomes": dict(cell.outcomes)})
         streams = [{"gateway": g, "upstream": u, "agg": a} for (cc, g, u), a in sorted(agg.streams.items()) if cc == c]

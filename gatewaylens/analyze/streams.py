@@ -32,6 +32,7 @@ class Extract:
     dialect: Dialect | None
     text: str = ""
     tool_args: str = ""
+    reasoning: str = ""
     usage: dict[str, int] | None = None
     finish: str | None = None
     terminal: bool = False
@@ -78,9 +79,15 @@ def extract_frames(dialect: Dialect | None, frames: list[Frame]) -> Extract:
     ex = Extract(dialect, frames=len(frames))
     text: list[str] = []
     args: list[str] = []
+    think: list[str] = []
     seen: set[str] = set()
     for event, data in frames:
-        t = frame_type(dialect, event, data)
+        if event:
+            t = event
+        elif data.__class__ is dict and data.get("type").__class__ is str:
+            t = data["type"]
+        else:
+            t = frame_type(dialect, event, data)
         if t not in seen:
             seen.add(t)
             ex.types.append(t)
@@ -91,18 +98,23 @@ def extract_frames(dialect: Dialect | None, frames: list[Frame]) -> Extract:
             continue
         if not isinstance(data, dict):
             continue
-        fresh = data.keys() - ex.chunk_keys  # most chunks repeat the same keys: a C-level set difference
-        if fresh:
-            ex.chunk_keys.update(k for k in fresh if _present(data[k]))
+        if not ex.chunk_keys.issuperset(data):  # most chunks repeat the same keys
+            ex.chunk_keys.update(k for k in data.keys() - ex.chunk_keys if _present(data[k]))
         if dialect == "chat":
-            ex.usage = _usage(dialect, data.get("usage"), ex.usage)
+            if data.get("usage"):
+                ex.usage = _usage(dialect, data["usage"], ex.usage)
             for choice in data.get("choices") or ():
                 if not isinstance(choice, dict) or choice.get("index", 0) != 0:
                     continue
                 delta = choice.get("delta") or {}
                 if isinstance(delta, dict):
-                    if isinstance(delta.get("content"), str):
-                        text.append(delta["content"])
+                    content = delta.get("content")
+                    if content.__class__ is str:
+                        text.append(content)
+                    if "reasoning_content" in delta or "reasoning" in delta:
+                        for rk in ("reasoning_content", "reasoning"):
+                            if isinstance(delta.get(rk), str):
+                                think.append(delta[rk])
                     for tc in delta.get("tool_calls") or ():
                         fn = tc.get("function") if isinstance(tc, dict) else None
                         if isinstance(fn, dict) and isinstance(fn.get("arguments"), str):
@@ -114,6 +126,9 @@ def extract_frames(dialect: Dialect | None, frames: list[Frame]) -> Extract:
                 text.append(data["delta"])
             elif t == "response.function_call_arguments.delta" and isinstance(data.get("delta"), str):
                 args.append(data["delta"])
+            elif t in ("response.reasoning_summary_text.delta", "response.reasoning_text.delta") and isinstance(
+                    data.get("delta"), str):
+                think.append(data["delta"])
             elif t in ("response.completed", "response.incomplete", "response.failed"):
                 resp = data.get("response") or {}
                 if isinstance(resp, dict):
@@ -140,6 +155,8 @@ def extract_frames(dialect: Dialect | None, frames: list[Frame]) -> Extract:
                         text.append(delta["text"])
                     elif delta.get("type") == "input_json_delta" and isinstance(delta.get("partial_json"), str):
                         args.append(delta["partial_json"])
+                    elif delta.get("type") == "thinking_delta" and isinstance(delta.get("thinking"), str):
+                        think.append(delta["thinking"])
             elif t == "message_delta":
                 ex.usage = _usage(dialect, data.get("usage"), ex.usage)
                 delta = data.get("delta") or {}
@@ -149,6 +166,7 @@ def extract_frames(dialect: Dialect | None, frames: list[Frame]) -> Extract:
                 ex.terminal = True
     ex.text = "".join(text)
     ex.tool_args = "".join(args)
+    ex.reasoning = "".join(think)
     return ex
 
 
@@ -159,6 +177,7 @@ def extract_body(dialect: Dialect | None, body: Any) -> Extract:
         return ex
     text: list[str] = []
     args: list[str] = []
+    think: list[str] = []
     if dialect == "chat":
         choices = body.get("choices") or []
         if choices and isinstance(choices[0], dict):
@@ -166,6 +185,9 @@ def extract_body(dialect: Dialect | None, body: Any) -> Extract:
             if isinstance(msg, dict):
                 if isinstance(msg.get("content"), str):
                     text.append(msg["content"])
+                for rk in ("reasoning_content", "reasoning"):
+                    if isinstance(msg.get(rk), str):
+                        think.append(msg[rk])
                 for tc in msg.get("tool_calls") or ():
                     fn = tc.get("function") if isinstance(tc, dict) else None
                     if isinstance(fn, dict) and isinstance(fn.get("arguments"), str):
@@ -182,6 +204,10 @@ def extract_body(dialect: Dialect | None, body: Any) -> Extract:
                         text.append(part["text"])
             elif item.get("type") == "function_call" and isinstance(item.get("arguments"), str):
                 args.append(item["arguments"])
+            elif item.get("type") == "reasoning":
+                for part in (item.get("summary") or []) + (item.get("content") or []):
+                    if isinstance(part, dict) and isinstance(part.get("text"), str):
+                        think.append(part["text"])
         if body.get("status"):
             ex.finish = str(body["status"])
     elif dialect == "messages":
@@ -192,11 +218,14 @@ def extract_body(dialect: Dialect | None, body: Any) -> Extract:
                 text.append(block["text"])
             elif block.get("type") == "tool_use":
                 args.append(json.dumps(block.get("input"), separators=(",", ":"), sort_keys=True))
+            elif block.get("type") == "thinking" and isinstance(block.get("thinking"), str):
+                think.append(block["thinking"])
         if body.get("stop_reason"):
             ex.finish = str(body["stop_reason"])
     ex.usage = _usage(dialect, body.get("usage"))
     ex.text = "".join(text)
     ex.tool_args = "".join(args)
+    ex.reasoning = "".join(think)
     return ex
 
 
@@ -252,6 +281,18 @@ def compare_extracts(up: Extract, cl: Extract, *, client_stream: bool, usage_req
         else:
             out.append(Entry("changed", "tool_arguments", "tool_arguments", _x(up.tool_args), _x(cl.tool_args), "error",
                              "tool call arguments differ"))
+    if up.reasoning or cl.reasoning:
+        if up.reasoning == cl.reasoning:
+            out.append(Entry("kept", "reasoning", "reasoning", _x(up.reasoning), _x(cl.reasoning), "info",
+                             "reasoning/thinking text identical"))
+        elif not cl.reasoning:
+            out.append(Entry("dropped", "reasoning", None, _x(up.reasoning), None, "warn",
+                             "reasoning/thinking text not passed to the client"))
+        elif not up.reasoning:
+            out.append(Entry("added", None, "reasoning", None, _x(cl.reasoning), "info", "reasoning text added by the gateway"))
+        else:
+            out.append(Entry("changed", "reasoning", "reasoning", _x(up.reasoning), _x(cl.reasoning), "warn",
+                             "reasoning/thinking text differs"))
     # Usage.
     usage_sev: Severity = "error" if usage_requested else "info"
     if up.usage and cl.usage:

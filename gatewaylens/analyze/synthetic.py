@@ -303,3 +303,12 @@ def write_synthetic_run(run_dir: Path, n: int, *, cases: int = 24, seed: int = 0
             fh.write(ex.model_dump_json())
             fh.write("\n")
     return run_dir
+
+
+if __name__ == "__main__":  # python -m gatewaylens.analyze.synthetic DIR N [CASES]
+    import sys
+
+    if len(sys.argv) < 3:
+        sys.exit("usage: python -m gatewaylens.analyze.synthetic RUN_DIR N_EXCHANGES [N_CASES]")
+    out = write_synthetic_run(Path(sys.argv[1]), int(sys.argv[2]), cases=int(sys.argv[3]) if len(sys.argv) > 3 else 24)
+    print(out)

@@ -64,11 +64,25 @@ def read_json_file(path: Path, label: str) -> tuple[Any, bytes]:
     if not text.strip():
         raise InputError(f"{label}: empty file, expected JSON")
     try:
-        return json.loads(text), raw
+        return json.loads(text, parse_float=_finite_float, parse_constant=_no_constant), raw
     except json.JSONDecodeError as e:
         raise InputError(f"{label}: invalid JSON: {one_line(e.msg)} (line {e.lineno}, column {e.colno})") from None
     except RecursionError:
         raise InputError(f"{label}: invalid JSON: nested too deeply") from None
+    except ValueError as e:  # an integer beyond Python's digit limit, or a non-finite number
+        raise InputError(f"{label}: invalid JSON: {one_line(str(e), 160)}") from None
+
+
+def _finite_float(text: str) -> float:
+    """JSON numbers must be finite: ``1e999`` would be sent on as ``Infinity``, which is not JSON."""
+    value = float(text)
+    if value != value or value in (float("inf"), float("-inf")):
+        raise ValueError(f"number {text[:40]} is out of range (not finite)")
+    return value
+
+
+def _no_constant(text: str) -> float:
+    raise ValueError(f"{text} is not valid JSON (NaN/Infinity are not allowed)")
 
 
 def first_error(err: ValidationError, default_field: str) -> tuple[str, str]:

@@ -19,8 +19,9 @@ Design (see also the README's capture section):
   reports none ``in_flight`` on the channel, and the settle time is only waited when nothing has
   been recorded yet (a gateway that answered without calling upstream, or a mock that does not
   report ``in_flight``).  Records that show up only after that (a gateway still retrying
-  after the client timed out) are found by the next exchange's pre-check and discarded with a
-  note, never attributed to the wrong exchange.
+  after the client timed out) are found by the next exchange (by their time when the mock is on
+  this machine, else by a pre-check) and discarded with a note, never attributed to the wrong
+  exchange.
 * The mock's ``instance`` id is checked on every control call; a change (or ``last_seq`` going
   backwards) means the mock restarted: the affected exchange is marked ``mock_lost`` with no
   records attributed, and the channel is re-synced.  A mock that cannot be reached fails that
@@ -1013,6 +1014,10 @@ async def run_capture(opts: CaptureOptions, say: Callable[[str], None] | None = 
                 out(f"{t.name}: gateway {redact_url(t.base_url)}  upstream (its mock channel) {t.channel_url}")
         merge_gateways()
         write_run_info(run_dir, info_run, scrub)
+        # The run is self-contained: analyze reads case notes from this copy (secrets scrubbed).
+        corpus_copy = run_dir / "corpus.json"
+        if not corpus_copy.exists():
+            corpus_copy.write_text(scrub(opts.corpus.path.read_text(encoding="utf-8")), encoding="utf-8")
         writer = ExchangeWriter(run_dir, scrub)
         active = [t for t in targets if not t.info.skipped]
         reporter.start({t.name: len([i for i in t.items if i.id not in done_ids]) for t in active})

@@ -1,0 +1,5 @@
+"""``python -m gatewaylens.analyze`` = the ``analyze`` command."""
+
+from gatewaylens.analyze.cli import main
+
+main()
