@@ -71,7 +71,7 @@ def test_docker_config_is_the_generated_one() -> None:
 def test_unavailable_reason_is_one_line(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setattr(_go, "GO_BIN", tmp_path)
     reason = LAUNCHERS["bifrost"]().available()
-    assert reason and "\n" not in reason and reason.startswith("Bifrost not built: run scripts/install-go-gateways.sh")
+    assert reason and "\n" not in reason and reason.startswith("Bifrost not installed: cannot be installed here")
 
 
 # --- slow: the real Bifrost ------------------------------------------------------------------

@@ -67,7 +67,7 @@ def test_docker_config_is_the_generated_one() -> None:
 def test_unavailable_reason_is_one_line(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setattr(_go, "GO_BIN", tmp_path)
     reason = LAUNCHERS["gomodel"]().available()
-    assert reason and "\n" not in reason and reason.startswith("GoModel not built: run scripts/install-go-gateways.sh")
+    assert reason and "\n" not in reason and reason.startswith("GoModel not installed: cannot be installed here")
     (tmp_path / "gomodel").write_text("#!/bin/sh\n")
     (tmp_path / "gomodel.version").write_text("v0.0.1\n")
     assert "not the pinned v0.1.22" in (LAUNCHERS["gomodel"]().available() or "")

@@ -34,7 +34,7 @@ def missing_reason(name: str, title: str, pinned: str, why_not_here: str) -> str
     """None when the pinned binary is installed, else one line saying why it cannot be launched."""
     binary = go_binary(name)
     if not binary.exists():
-        return f"{title} not built: run {INSTALL_SCRIPT} ({why_not_here})"
+        return f"{title} not installed: {why_not_here} (installer: {INSTALL_SCRIPT})"
     got = stamped_version(name)
     if got != pinned:
         return f"{title} at {binary} is {got or 'of unknown version'}, not the pinned {pinned}: run {INSTALL_SCRIPT}"

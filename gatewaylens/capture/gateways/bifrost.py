@@ -52,7 +52,7 @@ ANTHROPIC_MODEL = "anthropic/claude-3-5-haiku-latest"
 #: download fails at once and nothing leaves the machine.
 OFFLINE_PRICING_URL = "http://127.0.0.1:9/gatewaylens-offline/pricing.json"
 
-WHY_NOT_INSTALLABLE = ("the Go module proxy on the gatewaylens build machine refuses github.com/maximhq/bifrost/* "
+WHY_NOT_INSTALLABLE = ("cannot be installed here: the Go module proxy refuses github.com/maximhq/bifrost/* "
                        "(403 for transports v1.3.0, v1.5.3, v1.6.6 and core v1.5.11, v1.6.2, v1.15.2)")
 
 
