@@ -39,6 +39,7 @@ import signal
 import statistics
 import sys
 import time
+from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -398,6 +399,40 @@ class MockChannel:
         return True
 
 
+class LocalMockChannel:
+    """The same reads as :class:`MockChannel`, straight from a mock this process started.
+
+    When capture starts the mock in-process there is no need to ask it over HTTP: reading its
+    state directly takes the control round trips out of every exchange (capture's overhead).
+    """
+
+    def __init__(self, state: Any, channel: str) -> None:
+        self.state = state
+        self.channel = channel
+        self.instance: str | None = None
+        self.cursor = 0
+
+    async def sync(self) -> None:
+        self.instance = str(self.state.instance)
+        self.cursor = int(self.state.seq)
+
+    async def fetch(self) -> LogPage:
+        queue = self.state.records.get(self.channel, ())
+        records = [r for r in queue if r.seq > self.cursor]
+        page = LogPage(instance=str(self.state.instance), last_seq=int(self.state.seq), records=records,
+                       in_flight=int(self.state.in_flight.get(self.channel, 0)))
+        self.cursor = max(self.cursor, page.last_seq)
+        return page
+
+    async def script(self, steps: list[Any]) -> bool:
+        from gatewaylens.mock.models import Script
+
+        queue = self.state.scripts.setdefault(self.channel, deque())
+        queue.clear()
+        queue.extend(Script.model_validate({"steps": steps}).steps)
+        return True
+
+
 # =============================================================================================
 # One exchange
 # =============================================================================================
@@ -484,10 +519,12 @@ async def _send(client: httpx.AsyncClient, url: str, headers: dict[str, str], co
 class Capturer:
     """Captures the exchanges of one gateway, one at a time."""
 
-    def __init__(self, target: GatewayTarget, channel: MockChannel, client: httpx.AsyncClient,
+    def __init__(self, target: GatewayTarget, channel: MockChannel | LocalMockChannel, client: httpx.AsyncClient,
                  opts: CaptureOptions) -> None:
         self.t = target
         self.ch = channel
+        #: the channel's script queue may hold steps (unknown at start, or left by a scripted case)
+        self.script_dirty = True
         self.client = client
         self.opts = opts
         #: the mock runs on this machine, so its record times and ours share one clock
@@ -507,10 +544,17 @@ class Capturer:
         # 1. This case's script (replace: nothing left over from an earlier case).  The mock's answer
         #    carries its instance and last_seq, so a mock restarted in between is noticed here.
         steps = [s.model_dump(mode="json", exclude_defaults=True) for s in case.script or []]
-        try:
-            checked = await self.ch.script(steps)
-        except MockRestarted as e:
-            ex.notes.append(f"{e}; channel re-synced before this exchange")
+        checked = False
+        if steps or self.script_dirty or not self.same_clock:
+            try:
+                checked = await self.ch.script(steps)
+            except MockRestarted as e:
+                ex.notes.append(f"{e}; channel re-synced before this exchange")
+                checked = True
+            self.script_dirty = bool(steps)
+        else:
+            # Nothing scripted now or before: the queue is empty and, the mock being on this machine,
+            # late records are discarded by their time in ``_collect``; a restart shows up there too.
             checked = True
         # 2. Pre-check: late records of the previous exchange.  With the mock on this machine (one
         #    clock) ``_collect`` discards records older than this request by their time, so this extra
@@ -852,12 +896,14 @@ class RunOutcome:
 
 
 async def _worker(t: GatewayTarget, opts: CaptureOptions, done_ids: set[str], writer: ExchangeWriter,
-                  reporter: Reporter, result: GatewayResult) -> None:
+                  reporter: Reporter, result: GatewayResult, mock_state: Any = None) -> None:
     limits = httpx.Limits(max_connections=4, max_keepalive_connections=2)
     timeout = httpx.Timeout(opts.timeout_s)
     async with httpx.AsyncClient(timeout=timeout, trust_env=False, limits=limits) as client, \
             httpx.AsyncClient(timeout=10.0, trust_env=False) as mock_client:
-        ch = MockChannel(mock_client, opts.mock_url, t.name, retry_s=opts.mock_retry_s)
+        ch: MockChannel | LocalMockChannel = (
+            LocalMockChannel(mock_state, t.name) if mock_state is not None
+            else MockChannel(mock_client, opts.mock_url, t.name, retry_s=opts.mock_retry_s))
         cap = Capturer(t, ch, client, opts)
         todo = [i for i in t.items if i.id not in done_ids]
         try:
@@ -1022,7 +1068,9 @@ async def run_capture(opts: CaptureOptions, say: Callable[[str], None] | None = 
         active = [t for t in targets if not t.info.skipped]
         reporter.start({t.name: len([i for i in t.items if i.id not in done_ids]) for t in active})
         try:
-            await asyncio.gather(*(_worker(t, opts, done_ids, writer, reporter, results[t.name]) for t in active))
+            state = mock_server.state if mock_server is not None else None
+            await asyncio.gather(*(_worker(t, opts, done_ids, writer, reporter, results[t.name], state)
+                                   for t in active))
         finally:
             reporter.stop()
 
