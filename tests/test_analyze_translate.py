@@ -9,7 +9,7 @@ import pytest
 
 from gatewaylens.analyze.models import Finding, FindingRow
 from gatewaylens.analyze.synthetic import client_body, translate_request
-from gatewaylens.analyze.translate import Entry, Translator, align
+from gatewaylens.analyze.translate import Entry, Translator
 
 
 def non_kept(entries: list[Entry]) -> set[tuple[str, str | None, str | None, str]]:
@@ -125,11 +125,21 @@ def test_true_is_not_one() -> None:
     assert non_kept(req("chat", "chat", {"logprobs": True}, {"logprobs": 1})) == {("changed", "logprobs", "logprobs", "warn")}
 
 
-def test_align_follows_an_inserted_item() -> None:
+def test_list_alignment_follows_an_inserted_item() -> None:
     a = [{"role": "user", "content": "gwl-a"}, {"role": "assistant", "content": "gwl-b"}]
     b = [{"role": "system", "content": "gwl-s"}, *a]
-    assert align(a, b) == [(None, 0), (0, 1), (1, 2)]
-    assert align(b, a) == [(0, None), (1, 0), (2, 1)]
+    assert non_kept(req("chat", "chat", {"messages": a}, {"messages": b})) == {
+        ("added", None, "messages[0]", "info"),
+        ("moved", "messages[0]", "messages[1]", "info"), ("moved", "messages[1]", "messages[2]", "info")}
+    assert non_kept(req("chat", "chat", {"messages": b}, {"messages": a})) == {
+        ("dropped", "messages[0]", None, "error"),
+        ("moved", "messages[1]", "messages[0]", "info"), ("moved", "messages[2]", "messages[1]", "info")}
+
+
+def test_list_alignment_reports_a_duplicated_item() -> None:
+    a = [{"role": "user", "content": "gwl-a"}]
+    b = [{"role": "user", "content": "gwl-a"}, {"role": "user", "content": "gwl-a"}]
+    assert non_kept(req("chat", "chat", {"messages": a}, {"messages": b})) == {("added", None, "messages[1]", "info")}
 
 
 # --------------------------------------------------------------------------------------------

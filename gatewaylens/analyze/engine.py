@@ -7,7 +7,7 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from pydantic import ValidationError
 
@@ -66,6 +66,14 @@ def iter_exchanges(run_dir: Path, warnings: list[str]) -> Iterator[Exchange]:
     """Exchanges of ``exchanges.jsonl`` one at a time.  An invalid *last* line (a write cut short
     by a crash) is skipped with a warning; an invalid line elsewhere is bad input."""
     path = run_dir / "exchanges.jsonl"
+    for lineno, raw, last in iter_lines(path, warnings):
+        ex = parse_line(path, lineno, raw, last=last, warnings=warnings)
+        if ex is not None:
+            yield ex
+
+
+def iter_lines(path: Path, warnings: list[str]) -> Iterator[tuple[int, str, bool]]:
+    """The non-blank lines of a JSONL file as ``(line number, text, is_last)``, streamed."""
     if not path.exists():
         warnings.append(f"{path}: missing, no exchanges analyzed")
         return
@@ -77,17 +85,13 @@ def iter_exchanges(run_dir: Path, warnings: list[str]) -> Iterator[Exchange]:
             if not raw.strip():
                 continue
             if pending is not None:
-                ex = _parse_line(path, pending[0], pending[1], last=False, warnings=warnings)
-                if ex is not None:
-                    yield ex
+                yield pending[0], pending[1], False
             pending = (lineno, raw)
         if pending is not None:
-            last = _parse_line(path, pending[0], pending[1], last=True, warnings=warnings)
-            if last is not None:
-                yield last
+            yield pending[0], pending[1], True
 
 
-def _parse_line(path: Path, lineno: int, raw: str, *, last: bool, warnings: list[str]) -> Exchange | None:
+def parse_line(path: Path, lineno: int, raw: str, *, last: bool, warnings: list[str]) -> Exchange | None:
     try:
         return Exchange.model_validate_json(raw)
     except ValidationError as e:
@@ -130,6 +134,18 @@ class ExchangeResult:
     findings: list[FindingRow]
     summary: ExchangeSummary
     fields: dict[str, str] = field(default_factory=dict)
+
+
+class AnalysedExchange(Protocol):
+    """What the report needs of an analysed exchange (an :class:`ExchangeResult`, or a worker's
+    result that left the Exchange itself in the worker)."""
+
+    @property
+    def findings(self) -> list[FindingRow]: ...
+    @property
+    def summary(self) -> ExchangeSummary: ...
+    @property
+    def fields(self) -> dict[str, str]: ...
 
 
 def upstream_dialect(rec: RecordedExchange) -> Dialect | None:

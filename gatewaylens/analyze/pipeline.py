@@ -7,9 +7,13 @@ Outputs are written to temporary names and moved into place at the end, so bad i
 from __future__ import annotations
 
 import json
+import multiprocessing
 import os
 import shutil
 import time
+from collections import deque
+from collections.abc import Iterator
+from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
@@ -18,16 +22,26 @@ from pydantic import ValidationError
 
 from gatewaylens.analyze.engine import (
     BadInput,
+    ExchangeResult,
     analyze_exchange,
     iter_exchanges,
+    iter_lines,
     load_case_notes,
     load_run,
     one_line_error,
+    parse_line,
 )
-from gatewaylens.analyze.models import AnalyzerInfo, FindingsFile, GatewayScore, Verdict
+from gatewaylens.analyze.models import (
+    AnalyzerInfo,
+    ExchangeSummary,
+    FindingRow,
+    FindingsFile,
+    GatewayScore,
+    Verdict,
+)
 from gatewaylens.analyze.prompts import PromptWriter
 from gatewaylens.analyze.report import Aggregator, baseline_diff, finding_key, render_report
-from gatewaylens.capture.models import RunInfo
+from gatewaylens.capture.models import Exchange, RunInfo
 
 try:
     from importlib.metadata import version as _pkg_version
@@ -105,6 +119,97 @@ class FindingsWriter:
         self.tmp_ex.unlink(missing_ok=True)
 
 
+#: Below this size a run is analysed in-process: a pool's start-up would cost more than it saves.
+PARALLEL_MIN_BYTES = 4 << 20
+#: Exchanges per task sent to a worker, and tasks in flight per worker (memory stays flat: at
+#: most ``workers * IN_FLIGHT * CHUNK`` exchanges are held at once).
+CHUNK = 64
+IN_FLIGHT = 3
+
+
+def analysis_workers(path: Path) -> int:
+    """Worker processes for a run: ``GATEWAYLENS_ANALYZE_WORKERS`` if set (0 or 1: in-process),
+    else one per CPU (at most 4) for runs of at least :data:`PARALLEL_MIN_BYTES`."""
+    env = os.environ.get("GATEWAYLENS_ANALYZE_WORKERS", "").strip()
+    if env:
+        try:
+            return max(int(env), 1)
+        except ValueError:
+            raise BadInput(f"GATEWAYLENS_ANALYZE_WORKERS={env!r}: not an integer") from None
+    try:
+        size = path.stat().st_size
+    except OSError:
+        return 1
+    if size < PARALLEL_MIN_BYTES or "fork" not in multiprocessing.get_all_start_methods():
+        return 1
+    return max(1, min(os.cpu_count() or 1, 4))
+
+
+@dataclass(slots=True)
+class Analyzed:
+    """A worker's result for one exchange: what the writers need, without the Exchange itself
+    (its line is parsed again in the parent only when a prompt needs it)."""
+
+    lineno: int
+    findings: list[FindingRow]
+    summary: ExchangeSummary
+    fields: dict[str, str]
+    summary_json: str
+
+
+def _analyze_chunk(path: str, include_kept: bool,
+                   lines: list[tuple[int, str, bool]]) -> tuple[list[Analyzed], list[str]]:
+    warnings: list[str] = []
+    out: list[Analyzed] = []
+    for lineno, raw, last in lines:
+        ex = parse_line(Path(path), lineno, raw, last=last, warnings=warnings)
+        if ex is None:
+            continue
+        r = analyze_exchange(ex, include_kept=include_kept)
+        out.append(Analyzed(lineno, r.findings, r.summary, r.fields, r.summary.model_dump_json()))
+    return out, warnings
+
+
+def _chunks(path: Path, warnings: list[str]) -> Iterator[list[tuple[int, str, bool]]]:
+    chunk: list[tuple[int, str, bool]] = []
+    for item in iter_lines(path, warnings):
+        chunk.append(item)
+        if len(chunk) >= CHUNK:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+def iter_analyzed_parallel(run_dir: Path, warnings: list[str], *, include_kept: bool,
+                           workers: int) -> Iterator[tuple[Analyzed, str]]:
+    """Exchanges analysed by a pool of forked workers, yielded in file order, with a bounded
+    number of chunks in flight (the JSONL is streamed, never loaded whole)."""
+    path = run_dir / "exchanges.jsonl"
+    pending: deque[tuple[Future[tuple[list[Analyzed], list[str]]], dict[int, str]]] = deque()
+
+    def collect() -> Iterator[tuple[Analyzed, str]]:
+        fut, lines = pending.popleft()
+        done, chunk_warnings = fut.result()
+        warnings.extend(chunk_warnings)
+        for a in done:
+            yield a, lines[a.lineno]
+
+    with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("fork")) as pool:
+        try:
+            for chunk in _chunks(path, warnings):
+                pending.append((pool.submit(_analyze_chunk, str(path), include_kept, chunk),
+                                {lineno: raw for lineno, raw, _last in chunk}))
+                if len(pending) >= workers * IN_FLIGHT:
+                    yield from collect()
+            while pending:
+                yield from collect()
+        except BaseException:
+            for fut, _lines in pending:
+                fut.cancel()
+            raise
+
+
 def load_verdicts(vdir: Path) -> tuple[dict[str, list[Verdict]], list[str]]:
     """Valid verdict files by case; one line per bad file (it is skipped, the rest still merge)."""
     if not vdir.is_dir():
@@ -176,12 +281,27 @@ def analyze_run(run_dir: Path, *, include_kept: bool = False, verdicts_dir: Path
     agg = Aggregator(track_keys=baseline_info is not None)
     exchanges = 0
     try:
-        for ex in iter_exchanges(run_dir, warnings):
-            result = analyze_exchange(ex, include_kept=include_kept)
-            writer.add(result.findings, result.summary.model_dump_json())
-            agg.add(result)
-            prompts.add(result)
-            exchanges += 1
+        workers = analysis_workers(run_dir / "exchanges.jsonl")
+        if workers > 1:
+            for done, raw in iter_analyzed_parallel(run_dir, warnings, include_kept=include_kept, workers=workers):
+                writer.add(done.findings, done.summary_json)
+                agg.add(done)
+                case_id = done.summary.case_id
+                if prompts.wants(case_id):
+                    # Only the first exchanges of a case go into its prompt: those are parsed again
+                    # here rather than every Exchange being sent back from the workers.
+                    prompts.add(ExchangeResult(Exchange.model_validate_json(raw), done.findings,
+                                               done.summary, done.fields))
+                else:
+                    prompts.omit(case_id)
+                exchanges += 1
+        else:
+            for ex in iter_exchanges(run_dir, warnings):
+                result = analyze_exchange(ex, include_kept=include_kept)
+                writer.add(result.findings, result.summary.model_dump_json())
+                agg.add(result)
+                prompts.add(result)
+                exchanges += 1
     except BaseException:
         writer.abort()
         shutil.rmtree(tmp_prompts, ignore_errors=True)

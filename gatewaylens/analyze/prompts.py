@@ -54,6 +54,13 @@ class PromptWriter:
         self.sections: dict[str, int] = {}
         self.omitted: dict[str, int] = {}
 
+    def wants(self, case_id: str) -> bool:
+        """Whether an exchange of this case would get a section (else :meth:`omit` counts it)."""
+        return case_id not in self.cases or self.sections.get(case_id, 0) < MAX_SECTIONS_PER_CASE
+
+    def omit(self, case_id: str) -> None:
+        self.omitted[case_id] = self.omitted.get(case_id, 0) + 1
+
     def add(self, result: ExchangeResult) -> None:
         ex = result.exchange
         case = ex.case_id

@@ -13,7 +13,7 @@ from typing import Any
 
 import jinja2
 
-from gatewaylens.analyze.engine import ERROR_WEIGHT, REJECTED_SCORE, WARN_WEIGHT, ExchangeResult
+from gatewaylens.analyze.engine import ERROR_WEIGHT, REJECTED_SCORE, WARN_WEIGHT, AnalysedExchange
 from gatewaylens.analyze.models import (
     KINDS,
     FindingRow,
@@ -111,7 +111,7 @@ class Aggregator:
     def gateways(self) -> list[str]:
         return sorted(self.scores)
 
-    def add(self, result: ExchangeResult) -> None:
+    def add(self, result: AnalysedExchange) -> None:
         s = result.summary
         self.exchanges += 1
         self.cases.setdefault(s.case_id, (s.dialect, s.stream))

@@ -1,15 +1,16 @@
 """The translation map of one body pair: what a gateway kept, renamed, moved, changed, dropped, added.
 
-The comparison is an aligned tree walk, not a positional diff: lists are aligned item by item on
-the values they share (so a system message inserted at ``messages[0]`` shifts the conversation
-instead of "changing" every message), then value tracking turns a removed value found again at an
-added place into the rename or move it is, preferring pairs the dialect equivalence table
-(:mod:`gatewaylens.dialects`) knows.  Only distinctive values are tracked by value; common words,
-booleans and small numbers move only along known translations.
+DeepDiff does the structural diff: which keys and list items were removed or added, which values
+or types changed, which list items moved.  Lists of different lengths are aligned item by item
+through DeepDiff's ``iterable_compare_func`` (:class:`_SameItem` says which items are the same
+item), so a system message inserted at ``messages[0]`` shifts the conversation instead of
+"changing" every message.  On top of that report, value tracking turns a removed value found
+again at an added place into the rename or move it is, preferring pairs the dialect equivalence
+table (:mod:`gatewaylens.dialects`) knows.  Only distinctive values are tracked by value; common
+words, booleans and small numbers move only along known translations.
 
-DeepDiff was measured for this job at 0.45-0.6 ms per request pair (the whole per-exchange budget
-of a 2,000 exchanges/s analysis) and diffs lists positionally, so it would report a shifted
-conversation as a rewrite; the walk below is linear in the body size.
+DeepDiff costs ~0.1 ms per call plus ~10 microseconds per node it visits, so it is called once per
+body pair, only when the bodies differ, and only on the top-level keys whose values differ.
 """
 
 from __future__ import annotations
@@ -19,6 +20,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
+
+from deepdiff import DeepDiff
+from deepdiff.helper import CannotCompare
 
 from gatewaylens.analyze.models import Kind, Severity
 from gatewaylens.analyze.values import (
@@ -58,8 +62,10 @@ class Entry:
 
 
 @dataclass(slots=True)
-class _Walk:
-    include_kept: bool
+class _Delta:
+    """DeepDiff's report of one body pair in the classifier's terms (dotted paths, ``src`` side
+    first): what stayed, which list items moved, what was removed, added or changed in place."""
+
     kept: list[tuple[str, str, Any]] = field(default_factory=list)
     shifted: list[tuple[str, str, Any]] = field(default_factory=list)
     removed: list[tuple[str, Any]] = field(default_factory=list)
@@ -71,6 +77,13 @@ def _join(path: str, key: str | int) -> str:
     if isinstance(key, int):
         return f"{path}[{key}]"
     return f"{path}.{key}" if path else key
+
+
+def _dotted(parts: list[Any]) -> str:
+    out = ""
+    for part in parts:
+        out = _join(out, part if isinstance(part, int) else str(part))
+    return out
 
 
 def iter_leaves(value: Any, path: str = "") -> Iterator[tuple[str, Any]]:
@@ -106,122 +119,209 @@ def _similarity(a_keys: set[Any], b_keys: set[Any]) -> float:
     return len(a_keys & b_keys) / max(len(a_keys), len(b_keys), 1)
 
 
-def align(a: list[Any], b: list[Any]) -> list[tuple[int | None, int | None]]:
-    """Monotonic alignment of two lists on shared values (equal prefix/suffix, then a small DP)."""
-    n, m = len(a), len(b)
-    if n == m:
-        return [(i, i) for i in range(n)]
-    start = 0
-    while start < n and start < m and strict_equal(a[start], b[start]):
-        start += 1
-    end_a, end_b = n, m
-    while end_a > start and end_b > start and strict_equal(a[end_a - 1], b[end_b - 1]):
-        end_a -= 1
-        end_b -= 1
-    head = [(i, i) for i in range(start)]
-    tail = [(end_a + k, end_b + k) for k in range(n - end_a)]
-    mid_a, mid_b = a[start:end_a], b[start:end_b]
-    ma, mb = len(mid_a), len(mid_b)
-    middle: list[tuple[int | None, int | None]] = []
-    if ma == 0:
-        middle = [(None, start + j) for j in range(mb)]
-    elif mb == 0:
-        middle = [(start + i, None) for i in range(ma)]
-    elif ma * mb > 4096:
-        # Too large for the DP: align positionally and report the rest as removed/added.
-        common = min(ma, mb)
-        middle = [(start + i, start + i) for i in range(common)]
-        middle += [(start + i, None) for i in range(common, ma)]
-        middle += [(None, start + j) for j in range(common, mb)]
-    else:
-        ka = [_scalar_keys(x) for x in mid_a]
-        kb = [_scalar_keys(y) for y in mid_b]
-        sim = [[_similarity(ka[i], kb[j])
-                for j in range(mb)] for i in range(ma)]
-        # dp[i][j]: best total similarity aligning mid_a[:i] with mid_b[:j].
-        dp = [[0.0] * (mb + 1) for _ in range(ma + 1)]
-        for i in range(1, ma + 1):
-            row, prev = dp[i], dp[i - 1]
-            for j in range(1, mb + 1):
-                best = max(prev[j], row[j - 1])
-                s = sim[i - 1][j - 1]
-                if s >= 0.5 and prev[j - 1] + s >= best:
-                    best = prev[j - 1] + s
-                row[j] = best
-        i, j = ma, mb
-        rev: list[tuple[int | None, int | None]] = []
-        while i > 0 and j > 0:
-            s = sim[i - 1][j - 1]
-            if s >= 0.5 and dp[i][j] == dp[i - 1][j - 1] + s:
-                rev.append((start + i - 1, start + j - 1))
-                i -= 1
-                j -= 1
-            elif dp[i][j] == dp[i - 1][j]:
-                rev.append((start + i - 1, None))
-                i -= 1
-            else:
-                rev.append((None, start + j - 1))
-                j -= 1
-        while i > 0:
-            rev.append((start + i - 1, None))
-            i -= 1
-        while j > 0:
-            rev.append((None, start + j - 1))
-            j -= 1
-        middle = rev[::-1]
-    return head + middle + tail
+#: Lists of different lengths larger than this (items × items) are compared by position.
+_MAX_PAIRS = 4096
+
+
+class _Pairs:
+    """Which items of two lists of different lengths are the same item: the pairs that are each
+    other's best match (an equal item beats a merely similar one) and share at least half of their
+    scalar values.  Also remembers which ``t2`` items DeepDiff paired, see :meth:`_SameItem.unpaired`."""
+
+    __slots__ = ("col_best", "dst_path", "paired", "pos1", "pos2", "row_best", "score", "t1", "t2")
+
+    def __init__(self, t1: list[Any], t2: list[Any], dst_path: str) -> None:
+        self.t1, self.t2, self.dst_path = t1, t2, dst_path
+        k1 = [_scalar_keys(x) for x in t1]
+        k2 = [_scalar_keys(y) for y in t2]
+        self.score = [[2.0 if strict_equal(x, y) else _similarity(k1[i], k2[j]) for j, y in enumerate(t2)]
+                      for i, x in enumerate(t1)]
+        self.row_best = [max(row, default=0.0) for row in self.score]
+        self.col_best = [max((row[j] for row in self.score), default=0.0) for j in range(len(t2))]
+        # Items are known by identity (interned scalars share one: any of them has the same scores).
+        self.pos1: dict[int, int] = {}
+        for i, x in enumerate(t1):
+            self.pos1.setdefault(id(x), i)
+        self.pos2: dict[int, list[int]] = {}
+        for j, y in enumerate(t2):
+            self.pos2.setdefault(id(y), []).append(j)
+        self.paired: set[int] = set()
+
+    def same(self, x: Any, y: Any) -> bool:
+        i = self.pos1[id(x)]
+        # DeepDiff offers the unpaired t2 items in order: the first unpaired one with this identity.
+        j = next(j for j in self.pos2[id(y)] if j not in self.paired)
+        s = self.score[i][j]
+        if s >= 0.5 and s == self.row_best[i] and s == self.col_best[j]:
+            self.paired.add(j)
+            return True
+        return False
+
+
+class _SameItem:
+    """DeepDiff ``iterable_compare_func`` for one body pair.  Lists of equal length are compared
+    position by position (raising ``CannotCompare`` tells DeepDiff to do so)."""
+
+    def __init__(self) -> None:
+        self.tables: dict[tuple[int, int], _Pairs] = {}
+
+    def __call__(self, x: Any, y: Any, level: Any) -> bool:
+        t1, t2 = level.t1, level.t2
+        if len(t1) == len(t2) or len(t1) * len(t2) > _MAX_PAIRS:
+            raise CannotCompare() from None
+        key = (id(t1), id(t2))
+        table = self.tables.get(key)
+        if table is None:
+            dst = _dotted(dst_path(level))
+            table = self.tables[key] = _Pairs(t1, t2, dst)
+        return table.same(x, y)
+
+    def unpaired(self) -> Iterator[tuple[str, Any]]:
+        """Every ``t2`` item of an aligned list that no ``t1`` item was paired with.  DeepDiff reports
+        an unpaired item as added only when no equal item was paired, so a duplicated message would
+        go unreported; the caller adds what DeepDiff left out."""
+        for table in self.tables.values():
+            for j, y in enumerate(table.t2):
+                if j not in table.paired:
+                    yield _join(table.dst_path, j), y
 
 
 #: Top-level fields whose value is one choice written in a dialect-specific form.
 _ATOMIC_ROOTS = frozenset({"tool_choice"})
 
+_ADDED = ("dictionary_item_added", "iterable_item_added")
+_REMOVED = ("dictionary_item_removed", "iterable_item_removed")
+_CHANGED = ("values_changed", "type_changes")
 
-def _walk(w: _Walk, a: Any, b: Any, pa: str, pb: str) -> None:
+
+def structural_diff(a: Any, b: Any, *, include_kept: bool = False) -> _Delta:
+    """DeepDiff's view of ``a`` -> ``b`` as a :class:`_Delta` (bodies assumed unequal)."""
+    d = _Delta()
+    t1, t2 = a, b
+    atomic: list[tuple[str, str, Any, Any]] = []
     if isinstance(a, dict) and isinstance(b, dict):
+        # DeepDiff sees only the top-level keys that differ: equal subtrees are kept without it
+        # (paths do not change, and document order is read from the whole bodies).
+        t1, t2 = {}, {}
         for k, av in a.items():
-            ka, kb = _join(pa, k), _join(pb, k)
             if k in b:
                 bv = b[k]
-                if av == bv and _same(av, bv):
-                    if w.include_kept:
-                        w.kept.extend((p, kb + p[len(ka):], v) for p, v in iter_leaves(av, ka))
-                elif not pa and k in _ATOMIC_ROOTS:
-                    w.changed.append((ka, kb, av, bv))  # judged as a whole (its forms differ per dialect)
-                else:
-                    _walk(w, av, bv, ka, kb)
-            else:
-                w.removed.append((ka, av))
+                if av is bv or (av == bv and _same(av, bv)):
+                    continue
+                if k in _ATOMIC_ROOTS:
+                    atomic.append((k, k, av, bv))  # judged as a whole (its forms differ per dialect)
+                    continue
+                t2[k] = bv
+            t1[k] = av
         for k, bv in b.items():
             if k not in a:
-                w.added.append((_join(pb, k), bv))
-        return
-    if isinstance(a, list) and isinstance(b, list):
-        for i, j in align(a, b):
-            if i is None:
-                assert j is not None
-                w.added.append((_join(pb, j), b[j]))
-            elif j is None:
-                w.removed.append((_join(pa, i), a[i]))
+                t2[k] = bv
+    same_item = _SameItem()
+    # threshold_to_diff_deeper=0: always report key by key, never a whole dict as one change;
+    # ignore_private_variables=False: "__x" is a JSON key like any other; report_repetition=True:
+    # keeps DeepDiff from merging a removed and an added list item that share an index into one
+    # "change" of two unrelated items (it only matters with ignore_order otherwise).
+    tree: Any = DeepDiff(t1, t2, view="tree", threshold_to_diff_deeper=0, ignore_private_variables=False,
+                         report_repetition=True, iterable_compare_func=same_item) if t1 or t2 else {}
+
+    removed = [(src_path(lv), lv.t1) for report in _REMOVED for lv in tree.get(report, ())]
+    added = [(dst_path(lv), lv.t2) for report in _ADDED for lv in tree.get(report, ())]
+    changed: list[tuple[list[Any], list[Any], Any, Any]] = []
+    filled: list[str] = []
+    for report in _CHANGED:
+        for lv in tree.get(report, ()):
+            va, vb = lv.t1, lv.t2
+            if strict_equal(va, vb):
+                continue  # 1 vs 1.0: a type change to DeepDiff, the same JSON number
+            if va is None and isinstance(vb, dict | list):
+                # An empty slot filled (`content: null` -> tool_use blocks): what fills it is added,
+                # and value tracking can follow client values into it.
+                added.append((dst_path(lv), vb))
+                filled.append(_dotted(src_path(lv)))
             else:
-                ia, jb = _join(pa, i), _join(pb, j)
-                if i != j:
-                    w.shifted.append((ia, jb, a[i]))
-                if a[i] == b[j] and _same(a[i], b[j]):
-                    if w.include_kept:
-                        w.kept.extend((p, jb + p[len(ia):], v) for p, v in iter_leaves(a[i], ia))
-                else:
-                    _walk(w, a[i], b[j], ia, jb)
+                changed.append((src_path(lv), dst_path(lv), va, vb))
+    # DeepDiff reports each kind in its own walk order; document order makes value tracking's
+    # first-come claims independent of that.
+    if len(removed) > 1:
+        removed.sort(key=lambda e: _doc_order(a, e[0]))
+    if len(added) > 1:
+        added.sort(key=lambda e: _doc_order(b, e[0]))
+    if len(changed) > 1:
+        changed.sort(key=lambda e: _doc_order(a, e[0]))
+    d.removed = [(_dotted(p), v) for p, v in removed]
+    d.added = [(_dotted(p), v) for p, v in added]
+    reported = {p for p, _ in d.added}
+    d.added.extend((p, v) for p, v in same_item.unpaired() if p not in reported)
+    d.changed = atomic + [(_dotted(pa), _dotted(pb), va, vb) for pa, pb, va, vb in changed]
+    d.shifted = [(_dotted(src_path(lv)), _dotted(dst_path(lv)), lv.t1) for lv in tree.get("iterable_item_moved", ())]
+    if include_kept:
+        stop = {p for p, _ in d.removed} | {c[0] for c in d.changed} | set(filled)
+        filled_dst = {_parent(p) for p, _ in d.added}  # empty containers that received items
+        _kept_leaves(a, "", "", stop, {s: t for s, t, _ in d.shifted}, filled_dst, d.kept)
+    return d
+
+
+def src_path(level: Any) -> list[Any]:
+    """The ``t1`` path of a DeepDiff tree level, read from its chain of child relationships.
+    (``level.path(output_format="list", reporting_move=True)`` gives the same, several times
+    slower; without ``reporting_move`` DeepDiff swaps the t1/t2 indexes under a list where an
+    item moved, a convenience for its Delta replay that is wrong for a report.)"""
+    out: list[Any] = []
+    lv = level.all_up
+    while lv is not None and lv is not level:
+        rel = lv.t1_child_rel or lv.t2_child_rel
+        if rel is None:
+            break
+        out.append(rel.param)
+        lv = lv.down
+    return out
+
+
+def dst_path(level: Any) -> list[Any]:
+    """The ``t2`` path of a DeepDiff tree level (see :func:`src_path`)."""
+    out: list[Any] = []
+    lv = level.all_up
+    while lv is not None and lv is not level:
+        rel = lv.t2_child_rel or lv.t1_child_rel
+        if rel is None:
+            break
+        out.append(rel.param)
+        lv = lv.down
+    return out
+
+
+def _doc_order(root: Any, path: list[Any]) -> tuple[int, ...]:
+    """Position of a path in a document walk (dict keys in their order, list items by index)."""
+    out: list[int] = []
+    node = root
+    for part in path:
+        if isinstance(node, dict) and part in node:
+            out.append(list(node).index(part))
+            node = node[part]
+        elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
+            out.append(part)
+            node = node[part]
+        else:
+            out.append(1 << 30)
+            break
+    return tuple(out)
+
+
+def _kept_leaves(node: Any, src: str, dst: str, stop: set[str], shifted: dict[str, str], filled: set[str],
+                 out: list[tuple[str, str, Any]]) -> None:
+    """Leaves of ``a`` that no reported change covers, with their place in ``b`` (list items that
+    moved carry their leaves along)."""
+    if src in stop:
         return
-    if strict_equal(a, b):
-        if w.include_kept:
-            w.kept.append((pa, pb, a))
-        return
-    if a is None and isinstance(b, dict | list):
-        # An empty slot filled (`content: null` -> tool_use blocks): what fills it is added, and
-        # value tracking can follow client values into it.
-        w.added.append((pb, b))
-        return
-    w.changed.append((pa, pb, a, b))
+    if isinstance(node, dict) and node:
+        for k, v in node.items():
+            _kept_leaves(v, _join(src, k), _join(dst, k), stop, shifted, filled, out)
+    elif isinstance(node, list) and node:
+        for i, v in enumerate(node):
+            s = _join(src, i)
+            _kept_leaves(v, s, shifted.get(s) or _join(dst, i), stop, shifted, filled, out)
+    elif not (isinstance(node, dict | list) and dst in filled):
+        out.append((src, dst, node))
 
 
 def _same(a: Any, b: Any) -> bool:
@@ -374,12 +474,12 @@ class Translator:
     def compare(self, before: Any, after: Any) -> list[Entry]:
         self._bodies = (before, after)
         self._cache = None
-        w = _Walk(self.include_kept)
         if before == after and _same(before, after):
+            w = _Delta()
             if self.include_kept:
                 w.kept.extend((p, p, v) for p, v in iter_leaves(before))
         else:
-            _walk(w, before, after, "", "")
+            w = structural_diff(before, after, include_kept=self.include_kept)
         out: list[Entry] = []
         for pa, pb, v in w.kept:
             out.append(Entry("kept", pa, pb, v, v, "info", "kept"))
@@ -392,7 +492,7 @@ class Translator:
         return out
 
     # -- value tracking ----------------------------------------------------------------------
-    def _track(self, w: _Walk, out: list[Entry]) -> None:
+    def _track(self, w: _Delta, out: list[Entry]) -> None:
         if not w.removed:
             out.extend(self._added(ap, av) for ap, av in w.added)
             return
