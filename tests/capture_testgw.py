@@ -9,9 +9,14 @@ It accepts the three dialect paths and forwards each request to the same path on
 ``die-mid-stream``: relay the first upstream chunk of a stream, then exit; ``garbage``: answer 200
 with bytes that are not JSON; ``echo``: add the client's Authorization value to the JSON answer
 (a gateway leaking a key); ``slow``: touch ``<signal-dir>/slow-<name>`` then wait
-``x-testgw-sleep`` seconds before forwarding.
+``x-testgw-sleep`` seconds before forwarding; ``triple``: three upstream calls, ``model`` rewritten
+to ``call<i>-<model>``, the last answer relayed; ``echo-all``: add every client header and the
+raw query to the JSON answer.
 
-Run: python tests/capture_testgw.py --name NAME --port PORT --upstream URL [--signal-dir DIR]
+With ``--forward-all`` (the fault suite's pass-through gateway) every client header except
+hop-by-hop ones, and the query string, are forwarded, so credentials reach the mock.
+
+Run: python tests/capture_testgw.py --name NAME --port PORT --upstream URL [--signal-dir DIR] [--forward-all]
 """
 
 from __future__ import annotations
@@ -28,7 +33,10 @@ from aiohttp import web
 PATHS = ("/v1/chat/completions", "/v1/responses", "/v1/messages")
 
 
-def make_app(name: str, upstream: str, signal_dir: Path | None) -> web.Application:
+HOP = {"host", "content-length", "transfer-encoding", "connection", "accept-encoding", "x-testgw-mode"}
+
+
+def make_app(name: str, upstream: str, signal_dir: Path | None, forward_all: bool = False) -> web.Application:
     session: dict[str, aiohttp.ClientSession] = {}
 
     async def on_startup(app: web.Application) -> None:
@@ -45,6 +53,8 @@ def make_app(name: str, upstream: str, signal_dir: Path | None) -> web.Applicati
         body = await request.json()
         body["model"] = f"{name}-{body.get('model')}"
         fwd = {"content-type": "application/json", "x-testgw": name}
+        if forward_all:
+            fwd.update({k: v for k, v in request.headers.items() if k.lower() not in HOP})
         for h in ("authorization", "x-api-key", "anthropic-version"):
             if h in request.headers:
                 fwd[h] = request.headers[h]
@@ -59,9 +69,14 @@ def make_app(name: str, upstream: str, signal_dir: Path | None) -> web.Applicati
                 (signal_dir / f"slow-{name}").touch()
             await asyncio.sleep(float(request.headers.get("x-testgw-sleep", "1")))
         url = upstream.rstrip("/") + request.path
-        data = json.dumps(body).encode()
-        calls = 2 if mode == "double" else 1
+        if forward_all and request.query_string:
+            url += f"?{request.query_string}"
+        calls = {"double": 2, "triple": 3}.get(mode, 1)
+        model = body["model"]
         for attempt in range(3):
+            if mode == "triple":
+                body["model"] = f"call{attempt + 1}-{model}"
+            data = json.dumps(body).encode()
             up = await session["s"].post(url, data=data, headers=fwd)
             if body.get("stream") and up.status < 300 and attempt + 1 >= calls:
                 resp = web.StreamResponse(status=up.status, headers={"content-type": up.headers.get("content-type", "")})
@@ -81,6 +96,8 @@ def make_app(name: str, upstream: str, signal_dir: Path | None) -> web.Applicati
         answer = json.loads(raw) if raw else {}
         if mode == "echo" and isinstance(answer, dict):
             answer["echo_auth"] = request.headers.get("authorization")
+        if mode == "echo-all" and isinstance(answer, dict):
+            answer["echo"] = {"headers": dict(request.headers), "query": request.query_string}
         return web.json_response(answer, status=up.status)
 
     app = web.Application()
@@ -98,9 +115,10 @@ def main() -> None:
     ap.add_argument("--port", type=int, required=True)
     ap.add_argument("--upstream", required=True)
     ap.add_argument("--signal-dir", type=Path)
+    ap.add_argument("--forward-all", action="store_true")
     a = ap.parse_args()
-    web.run_app(make_app(a.name, a.upstream, a.signal_dir), host="127.0.0.1", port=a.port, print=None,
-                access_log=None)
+    web.run_app(make_app(a.name, a.upstream, a.signal_dir, a.forward_all), host="127.0.0.1", port=a.port,
+                print=None, access_log=None)
 
 
 if __name__ == "__main__":

@@ -32,7 +32,7 @@ from tests.test_capture_run import case, free_port, wait_http
 
 ROOT = Path(__file__).resolve().parents[1]
 PY = sys.executable
-FAULTGW = ROOT / "tests" / "faults_testgw.py"
+FAULTGW = ROOT / "tests" / "capture_testgw.py"
 ENV = {**os.environ, "PYTHONPATH": str(ROOT)}
 
 
@@ -56,7 +56,8 @@ class FaultGateway:
     def __init__(self, upstream: str) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.proc = subprocess.Popen([PY, str(FAULTGW), "--port", str(self.port), "--upstream", upstream],
+        self.proc = subprocess.Popen([PY, str(FAULTGW), "--name", "fgw", "--forward-all", "--port", str(self.port),
+                                      "--upstream", upstream],
                                      env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         wait_http(self.url + "/health")
 
@@ -92,10 +93,10 @@ def lines(path: Path) -> list[dict[str, Any]]:
 def test_three_upstream_calls_in_one_exchange_in_order(tmp_path: Path, mock_gw: tuple[Mock, FaultGateway]) -> None:
     mock, gw = mock_gw
     (tmp_path / "corpus.json").write_text(json.dumps({"cases": [
-        case("triple", mode=None, headers={"x-faultgw-mode": "triple"}),
-        case("triple-stream", stream=True, headers={"x-faultgw-mode": "triple"}),
-        case("single", headers={"x-faultgw-mode": "normal"}),
-        case("triple-messages", dialect="messages", headers={"x-faultgw-mode": "triple"}),
+        case("triple", mode=None, headers={"x-testgw-mode": "triple"}),
+        case("triple-stream", stream=True, headers={"x-testgw-mode": "triple"}),
+        case("single", headers={"x-testgw-mode": "normal"}),
+        case("triple-messages", dialect="messages", headers={"x-testgw-mode": "triple"}),
     ]}))
     res = capture_cli(tmp_path, mock, f"fgw={gw.url}", "--out", str(tmp_path / "run"))
     assert res.returncode == 0, res.stderr
@@ -216,7 +217,7 @@ def test_secret_shapes_never_reach_files_or_terminal(mock_gw: tuple[Mock, FaultG
         root = Path(tmp)
         h = dict(headers)
         if echo:  # the gateway copies every client header and the query into its answer
-            h["x-faultgw-mode"] = "echo"
+            h["x-testgw-mode"] = "echo-all"
         (root / "corpus.json").write_text(json.dumps({"cases": [case("secret", stream=stream and not echo, headers=h)]}))
         url = gw.url if userinfo is None else gw.url.replace("http://", f"http://user:{userinfo}@")
         if query:
@@ -245,10 +246,10 @@ def test_secrets_absent_from_analyze_outputs_and_fixtures(tmp_path: Path, mock_g
                 "cnryXTok0006"]
     auth_cases = [
         case("bearer", headers={"authorization": f"Bearer sk-{canaries[0]}", "x-acme-key": canaries[1]}),
-        case("cookie-echo", headers={"cookie": f"sid={canaries[2]}", "x-faultgw-mode": "echo"}),
+        case("cookie-echo", headers={"cookie": f"sid={canaries[2]}", "x-testgw-mode": "echo-all"}),
         case("basic-stream", stream=True, headers={"authorization": f"Basic {b64}", "x-acme-token": canaries[6]}),
         case("messages-echo", dialect="messages", headers={"x-api-key": f"sk-ant-{canaries[1]}",
-                                                           "x-faultgw-mode": "echo"}),
+                                                           "x-testgw-mode": "echo-all"}),
     ]
     (tmp_path / "corpus.json").write_text(json.dumps({"cases": auth_cases}))
     url = gw.url.replace("http://", f"http://u:{canaries[4]}@") + f"/?api_key={canaries[3]}"
@@ -275,7 +276,7 @@ def test_secrets_absent_from_analyze_outputs_and_fixtures(tmp_path: Path, mock_g
 
 # --- bad input: one line naming the file (and field), exit 2, no traceback, nothing lost -----
 
-_VALID_CASE: dict[str, Any] = case("fuzz", headers={"x-faultgw-mode": "normal"})
+_VALID_CASE: dict[str, Any] = case("fuzz", headers={"x-testgw-mode": "normal"})
 _FIELDS = ["id", "dialect", "stream", "body", "note", "upstream", "headers", "script", "tags", "body.model",
            "body.messages", "body.stream", "(top)", "cases"]
 _values = st.one_of(
