@@ -33,3 +33,17 @@ def listening_addresses(port: int) -> set[str]:
             words = b"".join(raw[i:i + 4][::-1] for i in range(0, len(raw), 4))
             found.add(str(ipaddress.ip_address(words)))
     return found
+
+
+def skip_unless_launchable(name: str) -> None:
+    """Skip the calling test, with the launcher's one-line reason, when gateway ``name`` cannot run here."""
+    import pytest
+
+    from gatewaylens.capture import gateways
+
+    prof = gateways.PROFILES.get(name)
+    if prof is None or not prof.launcher or prof.launcher not in gateways.LAUNCHERS:
+        pytest.skip(f"{name} profile/launcher not in this build")
+    reason = gateways.LAUNCHERS[prof.launcher]().available()
+    if reason:
+        pytest.skip(f"{name} not installed: {reason}")

@@ -13,6 +13,7 @@ from click.testing import CliRunner
 
 from gatewaylens.analyze.cli import main
 from gatewaylens.analyze.pipeline import load_findings_file
+from tests.gateway_checks import skip_unless_launchable
 from tests.test_capture_run import ROOT, free_port
 
 CASES = ["basic-chat", "basic-messages", "basic-responses-stream", "roundtrip-chat-parallel",
@@ -21,14 +22,7 @@ CASES = ["basic-chat", "basic-messages", "basic-responses-stream", "roundtrip-ch
 
 @pytest.mark.slow
 def test_real_litellm_run_is_analyzed(tmp_path: Path) -> None:
-    from gatewaylens.capture import gateways
-
-    prof = gateways.PROFILES.get("litellm")
-    if prof is None or not prof.launcher or prof.launcher not in gateways.LAUNCHERS:
-        pytest.skip("litellm profile/launcher not in this build")
-    reason = gateways.LAUNCHERS[prof.launcher]().available()
-    if reason:
-        pytest.skip(f"litellm not installed: {reason}")
+    skip_unless_launchable("litellm")
     run = tmp_path / "run"
     res = subprocess.run([sys.executable, "-m", "gatewaylens.capture", "--gateways", "litellm", "--launch",
                           "--corpus", str(ROOT / "corpus.json"), "--cases", ",".join(CASES),

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from tests.gateway_checks import skip_unless_launchable
 from tests.test_capture_run import ROOT, case, free_port
 
 TERMINAL = {"chat": "[DONE]", "responses": "response.completed", "messages": "message_stop"}
@@ -18,14 +19,7 @@ TERMINAL = {"chat": "[DONE]", "responses": "response.completed", "messages": "me
 
 @pytest.mark.slow
 def test_real_litellm_all_dialects(tmp_path: Path) -> None:
-    from gatewaylens.capture import gateways
-
-    prof = gateways.PROFILES.get("litellm")
-    if prof is None or not prof.launcher or prof.launcher not in gateways.LAUNCHERS:
-        pytest.skip("litellm profile/launcher not in this build")
-    reason = gateways.LAUNCHERS[prof.launcher]().available()
-    if reason:
-        pytest.skip(f"litellm not installed: {reason}")
+    skip_unless_launchable("litellm")
     cases = [case(f"{d}-{'s' if s else 'n'}", d, s, upstream=["openai", "anthropic"])
              for d in ("chat", "responses", "messages") for s in (False, True)]
     (tmp_path / "corpus.json").write_text(json.dumps({"cases": cases}))
