@@ -270,6 +270,14 @@ def _support_cell(counter: Counter[tuple[str, str]] | None) -> str:
     return "; ".join(f"{u}: {t}" for u, t in texts.items())
 
 
+def _quiet(row: Any) -> bool:
+    """An informational finding counted in a case table rather than listed: anything off the
+    request side, and list items that only shifted because an item before them moved away."""
+    if row.severity != "info":
+        return False
+    return bool(row.direction != "request" or (row.kind == "moved" and row.message.startswith("list position shifted")))
+
+
 def render_report(agg: Aggregator, run: RunInfo, *, notes: dict[str, dict[str, Any]],
                   verdicts: dict[str, list[Verdict]], verdict_errors: list[str],
                   baseline: dict[str, Any] | None, warnings: list[str], include_kept: bool) -> str:
@@ -292,7 +300,15 @@ def render_report(agg: Aggregator, run: RunInfo, *, notes: dict[str, dict[str, A
             # one line, not one row each.
             omitted = [r for r in rows if r.kind == "dropped" and r.severity == "info"]
             rows = [r for r in rows if r not in omitted]
+            # Informational findings off the request side (faithful usage/finish-reason renames,
+            # fields the gateway added on the way back, credential swaps) are counted, not listed:
+            # they are in findings.json and the case's prompt, and listing each made the report
+            # several megabytes.  Every warning and error, and the request's whole map, stay rows.
+            quiet = [r for r in rows if _quiet(r)]
+            rows = [r for r in rows if not _quiet(r)]
+            quiet_counts = Counter(f"{r.direction} {r.kind}" for r in quiet)
             tables.append({"gateway": g, "summary": _cell_text(cell), "rows": rows,
+                           "quiet": sorted(quiet_counts.items()),
                            "omitted": sorted({f"{r.direction} {r.path}" for r in omitted}),
                            "overflow": agg.overflow.get((c, g), 0),
                            "outcomes": dict(cell.outcomes)})
