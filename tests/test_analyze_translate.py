@@ -267,3 +267,19 @@ def test_response_same_dialect_losses() -> None:
         ("changed", "usage.completion_tokens", "usage.completion_tokens", "error"),
         ("dropped", "usage.total_tokens", None, "error"),
     }
+
+
+def test_responses_answer_echo_is_not_the_reply_text() -> None:
+    """Top-level ``text`` of a Responses answer is the format echo: losing it is not losing the reply."""
+    upstream = {"id": "resp_1", "output": [{"type": "message", "content": [{"type": "output_text", "text": "GWL reply 42"}]}],
+                "text": {"format": {"type": "text"}, "verbosity": "medium"}}
+    echo_lost = {k: v for k, v in upstream.items() if k != "text"}
+    entries = Translator("response", "responses", "responses").compare(upstream, echo_lost)
+    dropped = [e for e in entries if e.kind == "dropped"]
+    assert dropped
+    assert all(e.severity != "error" for e in dropped)
+    reply_lost = copy.deepcopy(upstream)
+    reply_lost["output"][0]["content"][0].pop("text")
+    entries = Translator("response", "responses", "responses").compare(upstream, reply_lost)
+    assert any(e.kind == "dropped" and e.severity == "error" and (e.src_path or "").endswith("content[0].text")
+               for e in entries)

@@ -422,7 +422,18 @@ def _path_keys(path: str) -> set[str]:
     return {part.split("[", 1)[0] for part in path.split(".")}
 
 
+#: Top-level fields of a Responses answer that echo the request's settings (``text`` is the
+#: format config there, not the reply): losing the echo costs the client nothing it asked for.
+_RESPONSE_ECHO_ROOTS = frozenset({
+    "text", "instructions", "tools", "tool_choice", "reasoning", "temperature", "top_p", "max_output_tokens",
+    "parallel_tool_calls", "previous_response_id", "store", "truncation", "metadata", "user", "background",
+    "max_tool_calls", "prompt_cache_key", "safety_identifier", "top_logprobs",
+})
+
+
 def _response_important(path: str) -> bool:
+    if _root(path) in _RESPONSE_ECHO_ROOTS:
+        return False
     return bool(_path_keys(path) & IMPORTANT_RESPONSE_KEYS)
 
 
