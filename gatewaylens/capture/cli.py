@@ -61,7 +61,9 @@ def _fail(message: str) -> None:
 @click.option("--timeout", "timeout_s", type=click.FloatRange(min=0.1, max=3600), default=60.0, show_default=True,
               metavar="SECONDS", help="Per request, whole answer included.")
 @click.option("--settle-ms", type=click.FloatRange(min=0, max=10_000), default=20.0, show_default=True, metavar="MS",
-              help="After an answer, wait until the mock channel has been quiet this long.")
+              help="When an answer came without any upstream record yet, wait this long for a late "
+                   "upstream call before concluding there was none (records present and nothing in "
+                   "flight end the wait at once).")
 @click.option("--json", "json_summary", is_flag=True, help="Print the summary as JSON on stdout.")
 def main(gateway_names: str | None, custom: tuple[str, ...], default_upstream: str, gateway_files: tuple[Path, ...],
          corpus_path: Path, mock_url: str, no_start_mock: bool, launch: bool, docker: bool, channel_base: str | None,
