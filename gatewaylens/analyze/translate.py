@@ -288,33 +288,30 @@ def _flat_delta(d: _Delta, a: dict[str, Any], b: dict[str, Any], t1: dict[str, A
         _kept_leaves(a, "", "", stop, {}, set(), d.kept)
 
 
-def src_path(level: Any) -> list[Any]:
-    """The ``t1`` path of a DeepDiff tree level, read from its chain of child relationships.
-    (``level.path(output_format="list", reporting_move=True)`` gives the same, several times
-    slower; without ``reporting_move`` DeepDiff swaps the t1/t2 indexes under a list where an
-    item moved, a convenience for its Delta replay that is wrong for a report.)"""
+def _level_path(level: Any, side: int) -> list[Any]:
+    """The path of a DeepDiff tree level on one side (1: ``t1``, 2: ``t2``), read from its chain of
+    child relationships.  (``level.path(output_format="list", reporting_move=True)`` gives the
+    same, several times slower; without ``reporting_move`` DeepDiff swaps the t1/t2 indexes under
+    a list where an item moved, a convenience for its Delta replay that is wrong for a report.)"""
     out: list[Any] = []
     lv = level.all_up
     while lv is not None and lv is not level:
-        rel = lv.t1_child_rel or lv.t2_child_rel
+        rel = (lv.t1_child_rel or lv.t2_child_rel) if side == 1 else (lv.t2_child_rel or lv.t1_child_rel)
         if rel is None:
             break
         out.append(rel.param)
         lv = lv.down
     return out
+
+
+def src_path(level: Any) -> list[Any]:
+    """The ``t1`` (before the gateway) path of a DeepDiff tree level."""
+    return _level_path(level, 1)
 
 
 def dst_path(level: Any) -> list[Any]:
-    """The ``t2`` path of a DeepDiff tree level (see :func:`src_path`)."""
-    out: list[Any] = []
-    lv = level.all_up
-    while lv is not None and lv is not level:
-        rel = lv.t2_child_rel or lv.t1_child_rel
-        if rel is None:
-            break
-        out.append(rel.param)
-        lv = lv.down
-    return out
+    """The ``t2`` (after the gateway) path of a DeepDiff tree level."""
+    return _level_path(level, 2)
 
 
 def _doc_order(root: Any, path: list[Any]) -> tuple[int, ...]:

@@ -82,6 +82,20 @@ class Launcher:
         raise NotImplementedError
 
     # --- shared machinery ----------------------------------------------------------------
+    def require_available(self) -> None:
+        """Raise :class:`LaunchError` with the one-line reason when the gateway cannot run here."""
+        reason = self.available()
+        if reason:
+            raise LaunchError(reason)
+
+    async def serve(self, cmd: list[str], ctx: LaunchContext, *, ready_path: str, env: dict[str, str] | None = None,
+                    cwd: Path | None = None) -> Launched:
+        """Spawn ``cmd``, wait until ``ready_path`` answers on ``ctx.port``, and describe the result."""
+        self.spawn(cmd, ctx, env=env, cwd=cwd)
+        base_url = f"http://127.0.0.1:{ctx.port}"
+        await self.wait_ready(base_url + ready_path)
+        return Launched(base_url=base_url, version=self.version(), log_path=self.log_path)
+
     def spawn(self, cmd: list[str], ctx: LaunchContext, env: dict[str, str] | None = None,
               cwd: Path | None = None, log_name: str | None = None) -> subprocess.Popen[bytes]:
         """Start ``cmd`` in its own process group with a clean HOME inside the workdir."""

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import subprocess
 from pathlib import Path
+from typing import ClassVar
 
-from gatewaylens.capture.launch import GO_BIN
+from gatewaylens.capture.launch import GO_BIN, Launcher
 
 INSTALL_SCRIPT = "scripts/install-go-gateways.sh"
 
@@ -50,3 +51,18 @@ def binary_reports(binary: Path, *args: str, timeout_s: float = 10.0) -> str:
         return ""
     text = (out.stdout or out.stderr).decode(errors="replace").strip()
     return text.splitlines()[0] if text else ""
+
+
+class GoBinaryLauncher(Launcher):
+    """A gateway run from its pinned binary in ``.gateways/bin`` (with a version stamp)."""
+
+    binary: ClassVar[str] = ""
+    title: ClassVar[str] = ""
+    pinned: ClassVar[str] = ""
+    why_not_here: ClassVar[str] = ""
+
+    def available(self) -> str | None:
+        return missing_reason(self.binary, self.title, self.pinned, self.why_not_here)
+
+    def version(self) -> str | None:
+        return stamped_version(self.binary) or binary_reports(go_binary(self.binary), "-version") or None

@@ -11,8 +11,9 @@ import re
 import subprocess
 from functools import lru_cache
 from pathlib import Path
+from typing import ClassVar
 
-from gatewaylens.capture.launch import NPM_DIR, which
+from gatewaylens.capture.launch import NPM_DIR, Launcher, which
 
 INSTALL_HINT = "run scripts/install-npm-gateways.sh"
 #: Preload that turns "listen on all interfaces" into "listen on 127.0.0.1" (see the file).
@@ -72,3 +73,18 @@ def node_command(package: str, entry: str, *args: str) -> list[str]:
     """``node --require <loopback preload> <package entry> args...``."""
     node = which("node") or "node"
     return [node, "--require", str(LOOPBACK_PRELOAD), str(package_dir(package) / entry), *args]
+
+
+class NpmLauncher(Launcher):
+    """A gateway run with Node.js from its pinned package in ``gateways/npm``."""
+
+    title: ClassVar[str] = ""
+    package: ClassVar[str] = ""
+    entry: ClassVar[str] = ""
+    min_node: ClassVar[int] = 18
+
+    def available(self) -> str | None:
+        return availability(self.title, self.package, self.entry, min_node=self.min_node)
+
+    def version(self) -> str | None:
+        return installed_version(self.package)

@@ -26,8 +26,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from gatewaylens.capture.gateways._go import binary_reports, go_binary, missing_reason, stamped_version
-from gatewaylens.capture.launch import LaunchContext, Launched, Launcher, LaunchError
+from gatewaylens.capture.gateways._go import GoBinaryLauncher, go_binary
+from gatewaylens.capture.launch import LaunchContext, Launched, Launcher
 from gatewaylens.capture.models import GatewayProfile, Route
 
 NAME = "bifrost"
@@ -123,30 +123,20 @@ PROFILE = GatewayProfile(
 PROFILES: list[GatewayProfile] = [PROFILE]
 
 
-class BifrostLauncher(Launcher):
+class BifrostLauncher(GoBinaryLauncher):
     """Runs ``bifrost-http`` from ``.gateways/bin`` with ``-app-dir`` in its private workdir."""
 
     name = NAME
     ready_timeout_s = 90.0
-
-    def available(self) -> str | None:
-        return missing_reason(BINARY, "Bifrost", PINNED_VERSION, WHY_NOT_INSTALLABLE)
-
-    def version(self) -> str | None:
-        return stamped_version(BINARY) or binary_reports(go_binary(BINARY), "-version") or None
+    binary, title, pinned, why_not_here = BINARY, "Bifrost", PINNED_VERSION, WHY_NOT_INSTALLABLE
 
     async def start(self, ctx: LaunchContext) -> Launched:
-        reason = self.available()
-        if reason:
-            raise LaunchError(reason)
+        self.require_available()
         app_dir = ctx.workdir / "app"
         write_config(app_dir, ctx.channel_url)
         cmd = [str(go_binary(BINARY)), "-host", "127.0.0.1", "-port", str(ctx.port), "-app-dir", str(app_dir),
                "-log-level", "info", "-log-style", "json"]
-        self.spawn(cmd, ctx, env=bifrost_env(), cwd=ctx.workdir)
-        base_url = f"http://127.0.0.1:{ctx.port}"
-        await self.wait_ready(f"{base_url}/health")
-        return Launched(base_url=base_url, version=stamped_version(BINARY), log_path=self.log_path)
+        return await self.serve(cmd, ctx, ready_path="/health", env=bifrost_env(), cwd=ctx.workdir)
 
 
 LAUNCHERS: list[type[Launcher]] = [BifrostLauncher]

@@ -16,7 +16,7 @@ import json
 from typing import Any, ClassVar
 
 from gatewaylens.capture.gateways import _npm
-from gatewaylens.capture.launch import LaunchContext, Launched, Launcher, LaunchError
+from gatewaylens.capture.launch import LaunchContext, Launched, Launcher
 from gatewaylens.capture.models import GatewayProfile, Route, Unsupported
 from gatewaylens.dialects import DIALECT_PATHS
 
@@ -106,22 +106,15 @@ PROFILE = GatewayProfile(
 )
 
 
-class ClaudeCodeRouterLauncher(Launcher):
+class ClaudeCodeRouterLauncher(_npm.NpmLauncher):
     """``ccr start`` in the foreground with ``HOME`` in the workdir."""
 
     name: ClassVar[str] = "claude-code-router"
     ready_timeout_s: ClassVar[float] = 30.0
-
-    def available(self) -> str | None:
-        return _npm.availability("claude-code-router", PACKAGE, ENTRY, min_node=MIN_NODE)
-
-    def version(self) -> str | None:
-        return _npm.installed_version(PACKAGE)
+    title, package, entry, min_node = "claude-code-router", PACKAGE, ENTRY, MIN_NODE
 
     async def start(self, ctx: LaunchContext) -> Launched:
-        reason = self.available()
-        if reason:
-            raise LaunchError(reason)
+        self.require_available()
         conf_dir = ctx.workdir / "home" / ".claude-code-router"
         conf_dir.mkdir(parents=True, exist_ok=True)
         conf = conf_dir / "config.json"
@@ -134,10 +127,7 @@ class ClaudeCodeRouterLauncher(Launcher):
             # SERVICE_PORT would override PORT from the config; make sure an inherited one cannot.
             "SERVICE_PORT": str(ctx.port),
         }
-        self.spawn(_npm.node_command(PACKAGE, ENTRY, "start"), ctx, env=env)
-        base = f"http://127.0.0.1:{ctx.port}"
-        await self.wait_ready(f"{base}/health")
-        return Launched(base_url=base, version=self.version(), log_path=self.log_path)
+        return await self.serve(_npm.node_command(PACKAGE, ENTRY, "start"), ctx, ready_path="/health", env=env)
 
 
 PROFILES: list[GatewayProfile] = [PROFILE]

@@ -24,8 +24,8 @@ from typing import Any
 
 import yaml
 
-from gatewaylens.capture.gateways._go import binary_reports, go_binary, missing_reason, stamped_version
-from gatewaylens.capture.launch import LaunchContext, Launched, Launcher, LaunchError
+from gatewaylens.capture.gateways._go import GoBinaryLauncher, go_binary
+from gatewaylens.capture.launch import LaunchContext, Launched, Launcher
 from gatewaylens.capture.models import GatewayProfile, Route, Unsupported
 
 NAME = "gomodel"
@@ -134,23 +134,15 @@ PROFILE = GatewayProfile(
 PROFILES: list[GatewayProfile] = [PROFILE]
 
 
-class GoModelLauncher(Launcher):
+class GoModelLauncher(GoBinaryLauncher):
     """Runs the GoModel binary from ``.gateways/bin`` with a generated ``config.yaml`` in its workdir."""
 
     name = NAME
     ready_timeout_s = 60.0
-
-    def available(self) -> str | None:
-        return missing_reason(NAME, "GoModel", PINNED_VERSION, WHY_NOT_INSTALLABLE)
-
-    def version(self) -> str | None:
-        line = binary_reports(go_binary(NAME), "-version")
-        return line or stamped_version(NAME)
+    binary, title, pinned, why_not_here = NAME, "GoModel", PINNED_VERSION, WHY_NOT_INSTALLABLE
 
     async def start(self, ctx: LaunchContext) -> Launched:
-        reason = self.available()
-        if reason:
-            raise LaunchError(reason)
+        self.require_available()
         write_config(ctx.workdir, ctx.channel_url, ctx.port)
         env = {
             **gomodel_env(),
@@ -159,10 +151,7 @@ class GoModelLauncher(Launcher):
             "SQLITE_PATH": str(ctx.workdir / "data" / "gomodel.db"),
             "LOG_FORMAT": "json",
         }
-        self.spawn([str(go_binary(NAME))], ctx, env=env, cwd=ctx.workdir)
-        base_url = f"http://127.0.0.1:{ctx.port}"
-        await self.wait_ready(f"{base_url}/health")
-        return Launched(base_url=base_url, version=stamped_version(NAME), log_path=self.log_path)
+        return await self.serve([str(go_binary(NAME))], ctx, ready_path="/health", env=env, cwd=ctx.workdir)
 
 
 LAUNCHERS: list[type[Launcher]] = [GoModelLauncher]

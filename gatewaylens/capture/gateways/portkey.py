@@ -14,7 +14,7 @@ from __future__ import annotations
 from typing import ClassVar
 
 from gatewaylens.capture.gateways import _npm
-from gatewaylens.capture.launch import LaunchContext, Launched, Launcher, LaunchError
+from gatewaylens.capture.launch import LaunchContext, Launched, Launcher
 from gatewaylens.capture.models import GatewayProfile, Route
 from gatewaylens.dialects import DIALECT_PATHS, DIALECTS, Dialect, UpstreamKind
 
@@ -71,28 +71,18 @@ PROFILE = GatewayProfile(
 )
 
 
-class PortkeyLauncher(Launcher):
+class PortkeyLauncher(_npm.NpmLauncher):
     """``node start-server.js --port=N --headless`` on 127.0.0.1 (forced by a preload)."""
 
     name: ClassVar[str] = "portkey"
     ready_timeout_s: ClassVar[float] = 30.0
-
-    def available(self) -> str | None:
-        return _npm.availability("Portkey gateway", PACKAGE, ENTRY, min_node=18)
-
-    def version(self) -> str | None:
-        return _npm.installed_version(PACKAGE)
+    title, package, entry, min_node = "Portkey gateway", PACKAGE, ENTRY, 18
 
     async def start(self, ctx: LaunchContext) -> Launched:
-        reason = self.available()
-        if reason:
-            raise LaunchError(reason)
+        self.require_available()
         cmd = _npm.node_command(PACKAGE, ENTRY, f"--port={ctx.port}", "--headless")
         # NODE_ENV=production also keeps the log UI and its /log/stream endpoint off.
-        self.spawn(cmd, ctx, env={"NODE_ENV": "production", "PORT": str(ctx.port)})
-        base = f"http://127.0.0.1:{ctx.port}"
-        await self.wait_ready(f"{base}/")
-        return Launched(base_url=base, version=self.version(), log_path=self.log_path)
+        return await self.serve(cmd, ctx, ready_path="/", env={"NODE_ENV": "production", "PORT": str(ctx.port)})
 
 
 PROFILES: list[GatewayProfile] = [PROFILE]
