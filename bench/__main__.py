@@ -73,6 +73,10 @@ def run_bench(*, quick: bool, only: list[str], gateway_names: list[str] | None, 
                         options["capture_cases"] = cases or "all"
                         figures += capturebench.run(launched.profiles(), mock.url, corpus=ROOT / "corpus.json",
                                                     cases=cases, settle_ms=settle_ms, say=say)
+                        mock.stop()  # free its port: capture now starts its own mock there
+                        figures += capturebench.overhead_with_own_mock(
+                            launched.profiles(), mock.url, corpus=ROOT / "corpus.json", cases=cases,
+                            settle_ms=settle_ms, say=say)
                     else:
                         skipped.append("capture: no gateway could be launched")
             finally:

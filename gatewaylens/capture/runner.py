@@ -647,6 +647,9 @@ class Capturer:
         got: list[RecordedExchange] = []
         start = time.monotonic()
         last_new = start
+        # Poll fast at first (a stream's record lands a moment after its last frame), then back
+        # off to the settle interval: most exchanges are complete at the first or second read.
+        pause = 0.001
         while True:
             page = await self.ch.fetch()
             now = time.monotonic()
@@ -671,7 +674,8 @@ class Capturer:
             # A request the mock is still answering is recorded when its answer is complete.
             if now - last_new >= self.opts.settle_s and not page.in_flight:
                 return got
-            await asyncio.sleep(min(0.02, self.opts.settle_s))
+            await asyncio.sleep(min(pause, 0.02, self.opts.settle_s))
+            pause *= 2
 
     def _msg(self, e: Exception, url: str) -> str:
         text = str(e) or type(e).__name__
