@@ -215,3 +215,27 @@ def test_capture_error_after_an_upstream_call_is_an_error_finding(tmp_path: Path
     r = analyze_exchange(ex)
     assert ("response", "dropped", "(response)", "error") in {(f.direction, f.kind, f.path, f.severity) for f in r.findings}
     assert r.summary.score is not None and r.summary.score < 100
+
+
+def test_matrix_cell_is_split_by_upstream_only_when_the_kinds_differ(tmp_path: Path) -> None:
+    def exchange(case_id: str, upstream: str, unsupported: bool) -> Exchange:
+        body = client_body("chat", 1)
+        if unsupported:
+            return Exchange(id=f"gw-a/{case_id}/{upstream}", case_id=case_id, gateway="gw-a", dialect="chat",
+                            stream=False, upstream=upstream, status="unsupported",  # type: ignore[arg-type]
+                            unsupported_reason="no route")
+        ex = make_exchange(gateway="gw-a", case_id=case_id, dialect="chat", upstream=upstream, body=body,
+                           upstream_dialect="chat", upstream_body=copy.deepcopy(body),
+                           answer=MockAnswer(status=200, body=answer_body("chat", "gwl text", (1234, 567))),
+                           client_response=ClientResponse(status=200, body=answer_body("chat", "gwl text", (1234, 567))))
+        return ex.model_copy(update={"id": f"gw-a/{case_id}/{upstream}"})
+
+    run = write_run(tmp_path / "run", [exchange("mixed", "openai", False), exchange("mixed", "anthropic", True),
+                                        exchange("same", "openai", False), exchange("same", "anthropic", False)])
+    analyze_run(run)
+    md = (run / "report.md").read_text()
+    mixed = next(line for line in md.splitlines() if line.startswith("| [mixed]"))
+    same = next(line for line in md.splitlines() if line.startswith("| [same]"))
+    assert "openai: 100 · anthropic: not supported" in mixed
+    assert "openai:" not in same
+    assert "| 100 |" in same

@@ -86,6 +86,8 @@ class Aggregator:
         self._score_sum: dict[str, float] = {}
         self._score_n: Counter[str] = Counter()
         self.cells: dict[tuple[str, str], _Cell] = {}
+        #: the same, per upstream kind: the matrix splits a cell when the two kinds fared differently
+        self.up_cells: dict[tuple[str, str, str], _Cell] = {}
         self.cases: dict[str, tuple[str, bool]] = {}
         self.tables: dict[tuple[str, str], dict[tuple[Any, ...], _Row]] = {}
         self.overflow: Counter[tuple[str, str]] = Counter()
@@ -132,13 +134,16 @@ class Aggregator:
         if s.client_status is not None and not 200 <= s.client_status < 300:
             gs.client_non_2xx += 1
         cell = self.cells.setdefault((s.case_id, s.gateway), _Cell())
-        cell.exchanges += 1
-        cell.outcomes[s.outcome] += 1
+        up_cell = self.up_cells.setdefault((s.case_id, s.gateway, s.upstream), _Cell())
         if s.score is not None:
             self._score_sum[s.gateway] = self._score_sum.get(s.gateway, 0.0) + s.score
             self._score_n[s.gateway] += 1
-            cell.score_sum += s.score
-            cell.scored += 1
+        for c in (cell, up_cell):
+            c.exchanges += 1
+            c.outcomes[s.outcome] += 1
+            if s.score is not None:
+                c.score_sum += s.score
+                c.scored += 1
         table = self.tables.setdefault((s.case_id, s.gateway), {})
         for f in result.findings:
             if f.kind != "kept" or f.severity != "info":
@@ -146,8 +151,10 @@ class Aggregator:
                 gs.severities[f.severity] = gs.severities.get(f.severity, 0) + 1
                 if f.severity == "error":
                     cell.errors += 1
+                    up_cell.errors += 1
                 elif f.severity == "warn":
                     cell.warns += 1
+                    up_cell.warns += 1
             if f.kind == "kept" and f.severity == "info":
                 continue
             key = (f.direction, f.kind, f.path, f.to_path, f.severity)
@@ -251,6 +258,15 @@ def _cell_text(cell: _Cell | None) -> str:
     return " ".join(parts)
 
 
+def _matrix_cell(agg: Aggregator, case: str, gateway: str) -> str:
+    """One cell of the cases x gateways matrix, split by upstream kind when the kinds differ."""
+    texts = {u: _cell_text(agg.up_cells.get((case, gateway, u))) for u in ("openai", "anthropic")
+             if (case, gateway, u) in agg.up_cells}
+    if len(set(texts.values())) > 1:
+        return " · ".join(f"{u}: {t}" for u, t in texts.items())
+    return _cell_text(agg.cells.get((case, gateway)))
+
+
 def _support_cell(counter: Counter[tuple[str, str]] | None) -> str:
     if not counter:
         return "—"
@@ -285,7 +301,7 @@ def render_report(agg: Aggregator, run: RunInfo, *, notes: dict[str, dict[str, A
     agg.fill_unsupported()
     gateways = agg.gateways()
     cases = sorted(agg.cases)
-    matrix = [{"case": c, "cells": [_cell_text(agg.cells.get((c, g))) for g in gateways]} for c in cases]
+    matrix = [{"case": c, "cells": [_matrix_cell(agg, c, g) for g in gateways]} for c in cases]
     case_sections = []
     for c in cases:
         dialect, stream = agg.cases[c]
