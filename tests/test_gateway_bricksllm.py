@@ -11,7 +11,7 @@ import httpx
 import pytest
 from aiohttp import web
 
-from gatewaylens.capture.gateways import LAUNCHERS, PROFILES
+from gatewaylens.capture.gateways import LAUNCHERS, PROFILES, _go
 from gatewaylens.capture.gateways import bricksllm as bl
 from gatewaylens.capture.gateways._netns_bridge import forward_app, start_relay
 from gatewaylens.capture.launch import LaunchContext, free_port
@@ -42,7 +42,7 @@ def test_profile_is_registered_and_covers_every_dialect_and_upstream() -> None:
 
 
 def test_launcher_says_why_when_binary_missing(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    monkeypatch.setattr(bl, "go_binary", lambda name: tmp_path / name)
+    monkeypatch.setattr(_go, "GO_BIN", tmp_path)
     reason = bl.BricksLLMLauncher().available()
     assert reason is not None and "scripts/install-bricksllm.sh" in reason and "\n" not in reason
 

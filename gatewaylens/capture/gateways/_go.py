@@ -31,14 +31,18 @@ def stamped_version(name: str) -> str | None:
     return text or None
 
 
-def missing_reason(name: str, title: str, pinned: str, why_not_here: str) -> str | None:
-    """None when the pinned binary is installed, else one line saying why it cannot be launched."""
+def missing_reason(name: str, title: str, pinned: str, why_not_here: str | None,
+                   installer: str = INSTALL_SCRIPT) -> str | None:
+    """None when the pinned binary is installed, else one line saying why it cannot be launched.
+    ``why_not_here`` says why the installer cannot provide it on this machine (None: it can)."""
     binary = go_binary(name)
     if not binary.exists():
-        return f"{title} not installed: {why_not_here} (installer: {INSTALL_SCRIPT})"
+        if why_not_here is None:
+            return f"{title} not built: run {installer}"
+        return f"{title} not installed: {why_not_here} (installer: {installer})"
     got = stamped_version(name)
     if got != pinned:
-        return f"{title} at {binary} is {got or 'of unknown version'}, not the pinned {pinned}: run {INSTALL_SCRIPT}"
+        return f"{title} at {binary} is {got or 'of unknown version'}, not the pinned {pinned}: run {installer}"
     return None
 
 

@@ -42,7 +42,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from gatewaylens.capture.gateways._go import go_binary, stamped_version
+from gatewaylens.capture.gateways._go import go_binary, missing_reason, stamped_version
 from gatewaylens.capture.launch import (
     PROJECT_ROOT,
     TOOLS_DIR,
@@ -206,12 +206,9 @@ class BricksLLMLauncher(Launcher):
         self._shared: Path | None = None
 
     def available(self) -> str | None:
-        binary = go_binary(NAME)
-        if not binary.exists():
-            return f"BricksLLM not built: run {INSTALL_SCRIPT}"
-        got = stamped_version(NAME)
-        if got != PINNED_VERSION:
-            return f"BricksLLM at {binary} is {got or 'of unknown version'}, not the pinned {PINNED_VERSION}: run {INSTALL_SCRIPT}"
+        missing = missing_reason(NAME, "BricksLLM", PINNED_VERSION, None, installer=INSTALL_SCRIPT)
+        if missing:
+            return missing
         if not all((TIKTOKEN_DIR / tiktoken_cache_name(e)).exists() for e in TIKTOKEN_ENCODINGS):
             return f"tiktoken BPE files missing in {TIKTOKEN_DIR}: run {INSTALL_SCRIPT}"
         if pg_bin_dir() is None:
