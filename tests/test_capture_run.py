@@ -11,7 +11,6 @@ import contextlib
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -23,7 +22,7 @@ from typing import Any
 import httpx
 import pytest
 
-from gatewaylens.capture.launch import LaunchContext, Launched, Launcher, LaunchError
+from gatewaylens.capture.launch import LaunchContext, Launched, Launcher, LaunchError, free_port
 from gatewaylens.capture.models import GatewayProfile, Route
 from tests.conftest import CANARIES
 
@@ -31,12 +30,6 @@ ROOT = Path(__file__).resolve().parents[1]
 PY = sys.executable
 TESTGW = ROOT / "tests" / "capture_testgw.py"
 MODELS = {"chat": "gpt-4o-mini", "responses": "gpt-4.1-mini", "messages": "claude-3-5-haiku-latest"}
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def wait_http(url: str, timeout: float = 15.0) -> None:
