@@ -9,10 +9,11 @@ from typing import Any
 
 import click
 
-from gatewaylens.capture.corpus import InputError, load_corpus, one_line
+from gatewaylens.capture.corpus import InputError, load_corpus
 from gatewaylens.capture.runner import CaptureOptions, run_capture
 from gatewaylens.capture.selection import select
 from gatewaylens.dialects import DIALECTS, Dialect, UpstreamKind, redact_url
+from gatewaylens.errors import one_line
 
 EPILOG = """\b
 Examples:

@@ -20,7 +20,7 @@ from typing import Any, TypeVar
 from pydantic import BaseModel, ValidationError
 
 from gatewaylens.capture.models import Case, Corpus
-from gatewaylens.dialects import dotted
+from gatewaylens.errors import first_error, one_line
 
 #: Refuse absurd inputs early rather than exhausting memory on a fuzzed file.
 MAX_INPUT_BYTES = 64 * 1024 * 1024
@@ -30,12 +30,6 @@ M = TypeVar("M", bound=BaseModel)
 
 class InputError(Exception):
     """A bad input file or option; ``str(err)`` is the single line to print (exit code 2)."""
-
-
-def one_line(text: str, limit: int = 300) -> str:
-    """Collapse whitespace so a message is always one line, and bound its length."""
-    flat = " ".join(str(text).split())
-    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
 
 
 @dataclass
@@ -83,16 +77,6 @@ def _finite_float(text: str) -> float:
 
 def _no_constant(text: str) -> float:
     raise ValueError(f"{text} is not valid JSON (NaN/Infinity are not allowed)")
-
-
-def first_error(err: ValidationError, default_field: str) -> tuple[str, str]:
-    """``(field, message)`` of a pydantic error, ``field`` dotted like ``script[0].status``."""
-    e = err.errors(include_url=False, include_input=False)[0]
-    loc = [p for p in e.get("loc", ()) if p != "__root__"]
-    field = dotted(loc) if loc else default_field
-    msg = str(e.get("msg", "invalid"))
-    msg = msg.removeprefix("Value error, ")
-    return field, one_line(msg)
 
 
 def _item_label(kind: str, raw: Any, index: int, key: str) -> str:

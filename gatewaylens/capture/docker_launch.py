@@ -24,6 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from gatewaylens.capture.launch import PROJECT_ROOT
 from gatewaylens.dialects import redact_value
+from gatewaylens.errors import first_error
 
 COMPOSE_FILE = PROJECT_ROOT / "docker-compose.yml"
 LABEL_GATEWAY = "gatewaylens.gateway"
@@ -84,9 +85,8 @@ def load_compose(path: Path = COMPOSE_FILE) -> ComposeFile:
     try:
         return ComposeFile.model_validate(data)
     except ValidationError as e:
-        err = e.errors()[0]
-        loc = ".".join(str(x) for x in err["loc"])
-        raise ComposeError(f"{path}: {loc}: {err['msg']}") from None
+        field, msg = first_error(e, "(root)")
+        raise ComposeError(f"{path}: {field}: {msg}") from None
 
 
 def gateway_services(compose: ComposeFile) -> dict[str, tuple[str, ComposeService]]:

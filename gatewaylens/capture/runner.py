@@ -53,7 +53,7 @@ from httpx_sse._decoders import SSEDecoder
 from pydantic import ValidationError
 
 from gatewaylens import __version__
-from gatewaylens.capture.corpus import InputError, LoadedCorpus, one_line
+from gatewaylens.capture.corpus import InputError, LoadedCorpus
 from gatewaylens.capture.launch import LaunchContext, Launcher, LaunchError, free_port, make_workdir
 from gatewaylens.capture.models import (
     Case,
@@ -87,6 +87,7 @@ from gatewaylens.dialects import (
     redact_url,
     redact_value,
 )
+from gatewaylens.errors import one_line
 from gatewaylens.mock.models import RecordedExchange
 
 #: Terminal events of a complete stream, per client dialect.

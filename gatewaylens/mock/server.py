@@ -31,6 +31,7 @@ from gatewaylens.dialects import (
     redact_headers,
     redact_query,
 )
+from gatewaylens.errors import first_error
 from gatewaylens.mock import answers
 from gatewaylens.mock.models import MockAnswer, RecordedExchange, Script, ScriptStep, SSEFrame
 
@@ -210,9 +211,8 @@ class MockApp:
         try:
             script = Script.model_validate(data)
         except ValidationError as e:
-            err = e.errors()[0]
-            loc = ".".join(str(x) for x in err["loc"])
-            return _control_error(400, f"invalid script: {loc}: {err['msg']}")
+            field, msg = first_error(e, "(script)")
+            return _control_error(400, f"invalid script: {field}: {msg}")
         q = self.state.scripts.setdefault(channel, deque())
         if script.mode == "replace":
             q.clear()
