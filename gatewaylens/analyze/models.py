@@ -24,14 +24,47 @@ from pydantic import BaseModel, ConfigDict, Field
 from gatewaylens.capture.models import RunInfo
 from gatewaylens.dialects import Dialect, UpstreamKind
 
-Direction = Literal["request", "response", "stream", "headers"]
-Kind = Literal["kept", "renamed", "moved", "changed", "dropped", "added", "rejected"]
+Direction = Literal["request", "response", "stream", "headers", "call"]
+Kind = Literal[
+    # leaf kinds (what happened to one value)
+    "kept", "renamed", "moved", "converted", "changed", "reordered", "merged", "split",
+    "dropped", "added", "rejected",
+    # stream grammar (a client-side frame sequence that breaks its dialect's grammar)
+    "malformed",
+    # call level (the exchange as a whole)
+    "retried", "duplicated_call", "answered_without_upstream", "model_substituted", "leaked",
+]
 Severity = Literal["info", "warn", "error"]
 
-KINDS: tuple[Kind, ...] = ("kept", "renamed", "moved", "changed", "dropped", "added", "rejected")
+KINDS: tuple[Kind, ...] = (
+    "kept", "renamed", "moved", "converted", "changed", "reordered", "merged", "split", "dropped", "added",
+    "rejected", "malformed", "retried", "duplicated_call", "answered_without_upstream", "model_substituted", "leaked",
+)
+KIND_HELP: dict[str, str] = {
+    "kept": "same value at the same place",
+    "renamed": "same value under another key at the same level (max_tokens -> max_completion_tokens)",
+    "moved": "same value elsewhere in the tree (system -> messages[0].content)",
+    "converted": "same meaning in another form or place: an encoding (base64 <-> data URL, JSON object <-> "
+                 "JSON string), an enum or unit map the dialect table knows (finish reasons, tool_choice modes, "
+                 "reasoning effort <-> thinking budget), an id under another key; before/after and both paths",
+    "changed": "another value or type at the same (or the translated) place: a clamp, a coercion, an edit",
+    "reordered": "the same list items in another order (one finding for the list, not one per item)",
+    "merged": "several client items (messages, blocks) sent upstream as one",
+    "split": "one client item sent upstream as several",
+    "dropped": "not carried across at all",
+    "added": "present only after the gateway (an injected default, a block the upstream never sent)",
+    "rejected": "the gateway answered 4xx without calling the upstream and its error names the field",
+    "malformed": "the client's stream breaks its dialect's grammar where the upstream's did not (frame index)",
+    "retried": "the gateway called the upstream again after a failed call",
+    "duplicated_call": "the gateway called the upstream again after a successful call",
+    "answered_without_upstream": "the client got an answer although the upstream was never called",
+    "model_substituted": "the model the upstream received or the client was told is not the expected one",
+    "leaked": "the client received gateway internals: a stack trace, server file paths",
+}
 SEVERITIES: tuple[Severity, ...] = ("info", "warn", "error")
-FINDINGS_FORMAT_VERSION = 1
-FIXTURE_FORMAT_VERSION = 1
+#: 2: `converted`/`reordered`/... kinds, `behaviours`, severity by effect (see README).
+FINDINGS_FORMAT_VERSION = 2
+FIXTURE_FORMAT_VERSION = 2
 
 
 class Finding(BaseModel):
@@ -54,6 +87,8 @@ class Finding(BaseModel):
     variant: str = ""
     upstream_index: int | None = Field(None, description="index of the upstream call (retries make several)")
     concept: str | None = Field(None, description="dialect equivalence concept, when the table knows the field")
+    behaviour: str = Field("", description="id of the behaviour (findings.json `behaviours`) this finding belongs to")
+    expectation: str | None = Field(None, description="the case expectation that escalated or downgraded it")
 
 
 @dataclass(slots=True)
@@ -79,6 +114,8 @@ class FindingRow:
     variant: str = ""
     upstream_index: int | None = None
     concept: str | None = None
+    behaviour: str = ""
+    expectation: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -87,6 +124,7 @@ class FindingRow:
             "to_path": self.to_path, "before": self.before, "after": self.after, "severity": self.severity,
             "message": self.message, "exchange_id": self.exchange_id, "variant": self.variant,
             "upstream_index": self.upstream_index, "concept": self.concept,
+            "behaviour": self.behaviour, "expectation": self.expectation,
         }
 
     def to_model(self) -> Finding:
@@ -157,11 +195,47 @@ class AnalyzerInfo(BaseModel):
     warnings: list[str] = Field(default_factory=list)
 
 
+class BehaviourExample(BaseModel):
+    case_id: str
+    exchange_id: str
+    path: str
+    to_path: str | None = None
+    before: Any | None = None
+    after: Any | None = None
+
+
+class Behaviour(BaseModel):
+    """One thing a gateway does, however many leaves and exchanges show it: one entry per distinct
+    (gateway family, route, direction, generic path, kind, severity)."""
+
+    id: str = Field(description="stable id: b-<12 hex> of the key fields")
+    gateway: str = Field(description="the gateway family (profiles of one gateway share behaviours)")
+    profiles: list[str] = Field(description="the gateway profiles it was seen in")
+    route: str = Field(description="client dialect -> upstream kind [/variant], e.g. 'messages->openai'")
+    dialect: Dialect
+    upstream: UpstreamKind
+    variant: str = ""
+    direction: Direction
+    path: str = Field(description="generic path: list indexes written [*]")
+    to_path: str | None = Field(None, description="generic path on the other side")
+    kind: Kind
+    severity: Severity
+    message: str
+    concept: str | None = None
+    cases: list[str] = Field(default_factory=list)
+    exchanges: list[str] = Field(default_factory=list)
+    count: int = Field(0, description="leaf findings that belong to it")
+    example: BehaviourExample | None = None
+    expectation: str | None = None
+
+
 class FindingsFile(BaseModel):
     """``findings.json``."""
 
+    format_version: int = FINDINGS_FORMAT_VERSION
     run: RunInfo
     analyzer: AnalyzerInfo
+    behaviours: list[Behaviour] = Field(default_factory=list)
     findings: list[Finding]
     exchanges: list[ExchangeSummary] = Field(default_factory=list)
     scores: list[GatewayScore] = Field(default_factory=list)

@@ -14,6 +14,47 @@ from gatewaylens.mock.models import RecordedExchange, ScriptStep, SSEFrame
 _SLUG = re.compile(r"^[a-z0-9][a-z0-9._-]{0,99}$")
 
 
+ExpectMust = Literal["honour", "convert", "reject_ok", "must_not_drop", "must_not_add", "must_not_change", "may_drop"]
+
+
+class Expectation(BaseModel):
+    """What a faithful gateway must do with one concept or field of a case.
+
+    ``must``:
+
+    * ``honour``: the value must reach the other side with its meaning (kept, renamed, moved or
+      converted); dropping or changing it is an ``error``, a 4xx naming it is a ``warn``.
+    * ``convert``: across dialects the value must be written in the target's own form
+      (converted/renamed/moved); kept verbatim where the target has another name is an ``error``.
+    * ``reject_ok``: a 4xx naming the field without calling the upstream is acceptable (``info``);
+      a silent drop is an ``error``.
+    * ``must_not_drop``: any drop is an ``error``.
+    * ``must_not_add``: anything added there is an ``error`` (an injected field).
+    * ``must_not_change``: any change of value is an ``error``.
+    * ``may_drop``: dropping is acceptable (``info``): the target dialect has no such thing.
+
+    A finding that contradicts the expectation is escalated to ``severity`` (default ``error``);
+    one that meets it is downgraded to ``info``.  The finding records which expectation did it.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+    concept: str | None = Field(None, description="an equivalence-table concept, e.g. 'max output tokens'")
+    path: str | None = Field(None, description="client-side path; `[*]` matches any list index; a prefix matches its subtree")
+    direction: Literal["request", "response", "stream", "headers"] = "request"
+    must: ExpectMust
+    severity: Literal["info", "warn", "error"] = "error"
+    note: str = ""
+
+    @model_validator(mode="after")
+    def _target(self) -> Expectation:
+        if (self.concept is None) == (self.path is None):
+            raise ValueError("give exactly one of concept or path")
+        return self
+
+    def label(self) -> str:
+        return f"{self.must} {self.concept or self.path}"
+
+
 class Case(BaseModel):
     """One corpus case: a client request, gateway-agnostic, in one dialect."""
 
@@ -30,6 +71,9 @@ class Case(BaseModel):
     headers: dict[str, str] = Field(default_factory=dict)
     script: list[ScriptStep] | None = Field(None, description="scripted mock answers for this case")
     tags: list[str] = Field(default_factory=list)
+    expect: list[Expectation] = Field(default_factory=list, description="what a faithful gateway must do (see Expectation)")
+    source: str | None = Field(None, description="URL of the public bug report the case reproduces")
+    summary: str | None = Field(None, description="one-line summary of the reported bug")
 
     @field_validator("id")
     @classmethod
@@ -94,6 +138,8 @@ class GatewayProfile(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     name: str
+    family: str | None = Field(None, description="the gateway this profile configures (profiles of one gateway "
+                               "share behaviours); default: the name")
     title: str = ""
     homepage: str = ""
     base_url: str = Field(description="where the gateway listens by default")
@@ -184,6 +230,7 @@ class Exchange(BaseModel):
 
 class GatewayInfo(BaseModel):
     name: str
+    family: str | None = None
     base_url: str
     channel_url: str
     version: str | None = None

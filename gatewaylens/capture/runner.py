@@ -980,7 +980,8 @@ async def run_capture(opts: CaptureOptions, say: Callable[[str], None] | None = 
     targets: list[GatewayTarget] = []
     for p in opts.profiles:
         ch = channel_url(opts.channel_base or opts.mock_url, p.name)
-        info = GatewayInfo(name=p.name, base_url=redact_url(p.base_url), channel_url=ch, version=p.version)
+        info = GatewayInfo(name=p.name, family=p.family or p.name, base_url=redact_url(p.base_url), channel_url=ch,
+                           version=p.version)
         targets.append(GatewayTarget(profile=p, base_url=p.base_url, channel_url=ch, info=info,
                                      custom=p.name in opts.custom, items=plan_items(p, cases)))
 

@@ -106,6 +106,7 @@ def _profile(name: str, chat_profile: bool) -> GatewayProfile:
     )
     return GatewayProfile(
         name=name,
+        family="litellm",
         title="LiteLLM proxy" + (" (chat-completions routing for Messages)" if chat_profile else ""),
         homepage="https://github.com/BerriAI/litellm",
         # docker-compose.yml publishes litellm on 4000 and litellm-chat on 4001.
