@@ -76,7 +76,12 @@ def test_schema_is_printed() -> None:
     for field in ("gateway", "case_id", "dialect", "stream", "upstream", "direction", "kind", "path", "to_path",
                   "before", "after", "severity", "message"):
         assert field in finding
-    assert set(finding["kind"]["enum"]) == {"kept", "renamed", "moved", "changed", "dropped", "added", "rejected"}
+    from gatewaylens.analyze.models import KIND_HELP, KINDS
+
+    assert set(finding["kind"]["enum"]) == set(KINDS) == set(KIND_HELP)
+    for kind in ("converted", "reordered", "malformed", "duplicated_call", "model_substituted"):
+        assert kind in finding["kind"]["enum"]
+    assert "Behaviour" in schema["$defs"] and "behaviours" in schema["properties"]
 
 
 @pytest.mark.parametrize(("args_builder", "needle"), [

@@ -11,6 +11,7 @@ from typing import Any, Protocol
 
 from pydantic import ValidationError
 
+from gatewaylens.analyze.behaviours import generic
 from gatewaylens.analyze.models import Direction, ExchangeSummary, FindingRow, Kind, Severity, StreamSummary
 from gatewaylens.analyze.streams import compare_extracts, extract_body, extract_frames, parse_frames
 from gatewaylens.analyze.translate import Entry, Translator, is_default
@@ -296,20 +297,21 @@ REJECTED_SCORE = 50.0
 
 
 def exchange_score(outcome: str, findings: list[FindingRow]) -> float | None:
-    """0..100.  Translated: 100 - 25 per error - 5 per warn (distinct direction+path+kind, retries
-    counted once), floor 0.  Rejected with a field named: 50.  No upstream call / capture error: 0."""
+    """0..100.  Translated: 100 - 25 per error - 5 per warn behaviour (distinct direction + generic
+    path + kind + severity, retries counted once), floor 0.  Rejected with a field named: 50.  No upstream call / capture error: 0."""
     if outcome == "unsupported":
         return None
     if outcome == "rejected":
         return REJECTED_SCORE
     if outcome in ("no_upstream_call", "capture_error"):
         return 0.0
-    seen: set[tuple[str, str, str]] = set()
+    seen: set[tuple[str, str, str, str]] = set()
     penalty = 0
     for f in findings:
         if f.severity == "info":
             continue
-        key = (f.direction, f.path, f.kind)
+        # One penalty per behaviour (generic path: the same loss in three messages counts once).
+        key = (f.direction, generic(f.path) or "", f.kind, f.severity)
         if key in seen:
             continue
         seen.add(key)

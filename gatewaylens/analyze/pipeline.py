@@ -20,6 +20,7 @@ from typing import Any, TextIO
 
 from pydantic import ValidationError
 
+from gatewaylens.analyze.behaviours import BehaviourBuilder
 from gatewaylens.analyze.engine import (
     BadInput,
     ExchangeResult,
@@ -32,7 +33,9 @@ from gatewaylens.analyze.engine import (
     parse_line,
 )
 from gatewaylens.analyze.models import (
+    FINDINGS_FORMAT_VERSION,
     AnalyzerInfo,
+    Behaviour,
     ExchangeSummary,
     FindingRow,
     FindingsFile,
@@ -82,12 +85,13 @@ class FindingsWriter:
     """Writes findings.json without holding the findings: header, streamed rows, then the tail."""
 
     def __init__(self, path: Path, run: RunInfo) -> None:
+
         self.path = path
         self.tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
         self.tmp_ex = path.with_name(f".{path.name}.{os.getpid()}.exchanges.tmp")
         self.fh: TextIO = self.tmp.open("w", encoding="utf-8")
         self.ex_fh: TextIO = self.tmp_ex.open("w", encoding="utf-8")
-        self.fh.write('{"run": ' + run.model_dump_json() + ',\n"findings": [')
+        self.fh.write(f'{{"format_version": {FINDINGS_FORMAT_VERSION},\n"run": ' + run.model_dump_json() + ',\n"findings": [')
         self.count = 0
         self.ex_count = 0
 
@@ -100,11 +104,14 @@ class FindingsWriter:
         self.ex_fh.write((",\n" if self.ex_count else "\n") + summary_json)
         self.ex_count += 1
 
-    def close(self, analyzer: AnalyzerInfo, scores: list[GatewayScore]) -> None:
+    def close(self, analyzer: AnalyzerInfo, scores: list[GatewayScore], behaviours: list[Behaviour]) -> None:
         self.ex_fh.close()
         self.fh.write('\n],\n"exchanges": [')
         with self.tmp_ex.open("r", encoding="utf-8") as src:
             shutil.copyfileobj(src, self.fh)
+        self.fh.write('\n],\n"behaviours": [')
+        for i, b in enumerate(behaviours):
+            self.fh.write((",\n" if i else "\n") + b.model_dump_json())
         self.fh.write('\n],\n"scores": ' + json.dumps([s.model_dump() for s in scores], ensure_ascii=False))
         self.fh.write(',\n"analyzer": ' + analyzer.model_dump_json() + "\n}\n")
         self.fh.close()
@@ -256,6 +263,11 @@ def baseline_keys(other: Path) -> tuple[str, set[tuple[str, ...]], list[str]]:
     return run.id, agg.keys, warnings
 
 
+def families_of(run: RunInfo) -> dict[str, str]:
+    """Profile name -> gateway family (profiles of one gateway share behaviours)."""
+    return {g.name: g.family or g.name for g in run.gateways}
+
+
 def analyze_run(run_dir: Path, *, include_kept: bool = False, verdicts_dir: Path | None = None,
                 baseline_dir: Path | None = None) -> AnalysisResult:
     started = time.perf_counter()
@@ -279,11 +291,13 @@ def analyze_run(run_dir: Path, *, include_kept: bool = False, verdicts_dir: Path
     writer = FindingsWriter(findings_path, run)
     prompts = PromptWriter(tmp_prompts, notes)
     agg = Aggregator(track_keys=baseline_info is not None)
+    builder = BehaviourBuilder(families_of(run))
     exchanges = 0
     try:
         workers = analysis_workers(run_dir / "exchanges.jsonl")
         if workers > 1:
             for done, raw in iter_analyzed_parallel(run_dir, warnings, include_kept=include_kept, workers=workers):
+                builder.add(done.findings)
                 writer.add(done.findings, done.summary_json)
                 agg.add(done)
                 case_id = done.summary.case_id
@@ -298,6 +312,7 @@ def analyze_run(run_dir: Path, *, include_kept: bool = False, verdicts_dir: Path
         else:
             for ex in iter_exchanges(run_dir, warnings):
                 result = analyze_exchange(ex, include_kept=include_kept)
+                builder.add(result.findings)
                 writer.add(result.findings, result.summary.model_dump_json())
                 agg.add(result)
                 prompts.add(result)
@@ -311,11 +326,13 @@ def analyze_run(run_dir: Path, *, include_kept: bool = False, verdicts_dir: Path
         baseline = baseline_diff(agg.keys, baseline_info[1])
         baseline["run_id"] = baseline_info[0]
         warnings.extend(f"baseline: {w}" for w in baseline_info[2])
+    behaviours = builder.finish()
     report = render_report(agg, run, notes=notes, verdicts=verdicts, verdict_errors=verdict_errors,
-                           baseline=baseline, warnings=warnings, include_kept=include_kept)
+                           baseline=baseline, warnings=warnings, include_kept=include_kept, behaviours=behaviours)
     scores = agg.finish_scores()
     writer.close(AnalyzerInfo(tool_version=TOOL_VERSION, include_kept=include_kept, exchanges=exchanges,
-                              skipped_lines=sum(1 for w in warnings if "invalid last line" in w), warnings=warnings), scores)
+                              skipped_lines=sum(1 for w in warnings if "invalid last line" in w), warnings=warnings), scores,
+                 behaviours)
     prompts.finish()
     shutil.rmtree(prompts_dir, ignore_errors=True)
     os.replace(tmp_prompts, prompts_dir)

@@ -16,6 +16,7 @@ import jinja2
 from gatewaylens.analyze.engine import ERROR_WEIGHT, REJECTED_SCORE, WARN_WEIGHT, AnalysedExchange
 from gatewaylens.analyze.models import (
     KINDS,
+    Behaviour,
     FindingRow,
     GatewayScore,
     StreamSummary,
@@ -296,8 +297,14 @@ def _quiet(row: Any) -> bool:
 
 def render_report(agg: Aggregator, run: RunInfo, *, notes: dict[str, dict[str, Any]],
                   verdicts: dict[str, list[Verdict]], verdict_errors: list[str],
-                  baseline: dict[str, Any] | None, warnings: list[str], include_kept: bool) -> str:
+                  baseline: dict[str, Any] | None, warnings: list[str], include_kept: bool,
+                  behaviours: list[Behaviour] | None = None) -> str:
     scores = agg.finish_scores()
+    by_gateway: dict[str, list[Behaviour]] = {}
+    for b in behaviours or ():
+        listed = by_gateway.setdefault(b.gateway, [])
+        if b.severity != "info":
+            listed.append(b)
     agg.fill_unsupported()
     gateways = agg.gateways()
     cases = sorted(agg.cases)
@@ -342,7 +349,7 @@ def render_report(agg: Aggregator, run: RunInfo, *, notes: dict[str, dict[str, A
         run=run, scores=scores, gateways=gateways, matrix=matrix, cases=case_sections, support=support,
         fidelity_definition=FIDELITY_DEFINITION, baseline=baseline, verdict_errors=verdict_errors,
         warnings=warnings, include_kept=include_kept, exchanges=agg.exchanges,
-        verdict_count=sum(len(v) for v in verdicts.values()),
+        verdict_count=sum(len(v) for v in verdicts.values()), behaviours_by_gateway=sorted(by_gateway.items()),
     )
 
 
