@@ -276,12 +276,16 @@ REQUEST_EQUIVALENCES: list[dict[str, Any]] = [
      "responses": ["tools[].name", "tools[].description", "tools[].parameters"],
      "messages": ["tools[].name", "tools[].description", "tools[].input_schema"]},
     {"concept": "tool choice", "chat": ["tool_choice", "tool_choice.function.name"],
-     "responses": ["tool_choice", "tool_choice.name"], "messages": ["tool_choice.type", "tool_choice.name"]},
+     "responses": ["tool_choice", "tool_choice.name"], "messages": ["tool_choice.type", "tool_choice.name"],
+     "values": "map"},
+    # Anthropic says the opposite: `disable_parallel_tool_use: true` is `parallel_tool_calls: false`.
     {"concept": "parallel tool calls", "chat": ["parallel_tool_calls"], "responses": ["parallel_tool_calls"],
-     "messages": ["tool_choice.disable_parallel_tool_use"]},
+     "messages": ["tool_choice.disable_parallel_tool_use"], "negated": ["messages"]},
+    # An effort level becomes a token budget and back: any value is a conversion (a unit map).
     {"concept": "reasoning effort", "chat": ["reasoning_effort"], "responses": ["reasoning.effort"],
-     "messages": ["thinking.budget_tokens", "output_config.effort"]},
-    {"concept": "structured output", "chat": ["response_format"], "responses": ["text.format"], "messages": ["output_format"]},
+     "messages": ["thinking.budget_tokens", "output_config.effort"], "values": "map"},
+    {"concept": "structured output", "chat": ["response_format"], "responses": ["text.format"], "messages": ["output_format"],
+     "values": "map"},
     {"concept": "metadata", "chat": ["metadata"], "responses": ["metadata"], "messages": ["metadata"]},
     # Added for analyze: tool calls and results in the conversation history.
     {"concept": "tool call (history)",
@@ -433,6 +437,25 @@ def equivalent_concept(table: list[dict[str, Any]], src_dialect: Dialect | None,
         if a in row.get(src_dialect, []) and b in row.get(dst_dialect, []):
             return str(row["concept"])
     return None
+
+
+def concept_row(table: list[dict[str, Any]], concept: str) -> dict[str, Any] | None:
+    for row in table:
+        if row["concept"] == concept:
+            return row
+    return None
+
+
+def concept_values(table: list[dict[str, Any]], concept: str, src: Dialect | None, dst: Dialect | None) -> str:
+    """How a concept's value travels between two dialects: ``same`` (must be equal), ``map``
+    (another vocabulary or unit: any value is a conversion) or ``negated`` (the opposite boolean)."""
+    row = concept_row(table, concept)
+    if row is None:
+        return "same"
+    negated = set(row.get("negated", ()))
+    if src is not None and dst is not None and (src in negated) != (dst in negated):
+        return "negated"
+    return str(row.get("values", "same"))
 
 
 def finish_reasons_equivalent(a_dialect: Dialect | None, a: Any, b_dialect: Dialect | None, b: Any) -> bool:

@@ -215,7 +215,11 @@ def test_tool_round_trip_chat_to_messages_is_all_translation() -> None:
     entries = Translator("request", "chat", "messages").compare(body, up)
     assert not [(e.kind, e.src_path, e.dst_path, e.message) for e in entries if e.severity != "info"]
     moved = {(e.src_path, e.dst_path) for e in entries if e.kind in ("moved", "renamed")}
-    assert ("messages[1].tool_calls[0].function.arguments", "messages[1].content[0].input") in moved
+    converted = {(e.src_path, e.dst_path) for e in entries if e.kind == "converted"}
+    # JSON text of the arguments carried as the object itself: a conversion, not a drop + add.
+    assert ("messages[1].tool_calls[0].function.arguments", "messages[1].content[0].input") in converted
+    # The two tool results (two chat messages) became one Anthropic user turn.
+    assert {(e.kind, e.dst_path) for e in entries if e.kind == "merged"} == {("merged", "messages[2]")}
     assert ("messages[3].tool_call_id", "messages[2].content[1].tool_use_id") in moved
 
 
@@ -227,7 +231,7 @@ def test_input_tokens_counted_with_cache_tokens_is_a_translation() -> None:
                     "input_tokens_details": {"cached_tokens": 13, "cache_write_tokens": 19}}}
     entries = Translator("response", "messages", "responses").compare(up, cl)
     assert not [e for e in entries if e.severity != "info"], [(e.kind, e.src_path, e.dst_path) for e in entries]
-    assert any(e.src_path == "usage.input_tokens" and e.kind in ("changed", "renamed") for e in entries)
+    assert any(e.src_path == "usage.input_tokens" and e.kind == "converted" for e in entries)
 
 
 def test_rejection_named_in_the_upstream_dialect_and_generic_mentions() -> None:

@@ -76,13 +76,13 @@ def test_moved_system_prompt_into_messages() -> None:
     assert ("moved", "messages[0]", "messages[1]", "info") in got  # the conversation shifted by one
 
 
-def test_changed_reshape_is_info_and_value_change_is_warn() -> None:
+def test_reshape_is_a_conversion_and_a_sampling_change_is_an_error() -> None:
     up = copy.deepcopy(BASE_CHAT)
     up["stop"] = "GWL_STOP_A"
     up["top_p"] = 0.5
     assert non_kept(req("chat", "chat", BASE_CHAT, up)) == {
-        ("changed", "stop", "stop", "info"),
-        ("changed", "top_p", "top_p", "warn"),
+        ("converted", "stop", "stop", "info"),
+        ("changed", "top_p", "top_p", "error"),
     }
 
 
@@ -177,7 +177,7 @@ def test_chat_to_messages_faithful_translation() -> None:
     assert non_kept(req("chat", "messages", body, up)) == {
         ("moved", "messages[1]", "messages[0]", "info"),
         ("moved", "messages[0].content", "system", "info"),
-        ("changed", "messages[1].content", "messages[0].content", "info"),
+        ("converted", "messages[1].content", "messages[0].content", "info"),
         ("renamed", "stop", "stop_sequences", "info"),
         ("moved", "user", "metadata.user_id", "info"),
     }
@@ -201,7 +201,7 @@ def test_responses_to_chat_faithful_translation_and_a_loss() -> None:
         ("moved", "instructions", "messages[0].content", "info"),
         ("moved", "input", "messages[1].content", "info"),
         ("renamed", "max_output_tokens", "max_tokens", "info"),
-        ("dropped", "top_k", None, "error"),
+        ("dropped", "top_k", None, "warn"),
     }
 
 
@@ -218,7 +218,7 @@ def test_chat_to_messages_tools_and_tool_choice() -> None:
         ("moved", "tools[0].function.name", "tools[0].name", "info"),
         ("moved", "tools[0].function.description", "tools[0].description", "info"),
         ("moved", "tools[0].function.parameters", "tools[0].input_schema", "info"),
-        ("changed", "tool_choice", "tool_choice", "info"),
+        ("converted", "tool_choice", "tool_choice", "info"),
         ("added", None, "max_tokens", "info"),
     }
 
@@ -226,7 +226,7 @@ def test_chat_to_messages_tools_and_tool_choice() -> None:
 @pytest.mark.parametrize(("choice_in", "choice_out", "severity"), [
     ({"type": "function", "function": {"name": "get_weather_gwl"}}, {"type": "tool", "name": "get_weather_gwl"}, "info"),
     ("auto", {"type": "auto"}, "info"),
-    ("required", {"type": "auto"}, "warn"),
+    ("required", {"type": "auto"}, "error"),
 ])
 def test_tool_choice_forms(choice_in: Any, choice_out: Any, severity: str) -> None:
     got = non_kept(req("chat", "messages", {"tool_choice": choice_in}, {"tool_choice": choice_out}))
@@ -249,7 +249,7 @@ def test_response_cross_dialect_usage_and_finish_reason_are_translations() -> No
     by_kind = {(e.kind, e.src_path, e.dst_path): e.severity for e in got}
     assert by_kind[("renamed", "usage.input_tokens", "usage.prompt_tokens")] == "info"
     assert by_kind[("renamed", "usage.output_tokens", "usage.completion_tokens")] == "info"
-    assert by_kind[("moved", "stop_reason", "choices[0].finish_reason")] == "info"
+    assert by_kind[("converted", "stop_reason", "choices[0].finish_reason")] == "info"
     assert by_kind[("moved", "content[0].text", "choices[0].message.content")] == "info"
     assert not [e for e in got if e.severity != "info"]
 
@@ -263,7 +263,7 @@ def test_response_same_dialect_losses() -> None:
     cl["usage"]["completion_tokens"] = 999
     del cl["usage"]["total_tokens"]
     assert non_kept(Translator("response", "chat", "chat").compare(up, cl)) == {
-        ("dropped", "system_fingerprint", None, "warn"),
+        ("dropped", "system_fingerprint", None, "info"),
         ("changed", "usage.completion_tokens", "usage.completion_tokens", "error"),
         ("dropped", "usage.total_tokens", None, "error"),
     }

@@ -1,0 +1,181 @@
+"""Severity by effect: one written policy for what is an ``error``, a ``warn`` and an ``info``.
+
+* ``error``: meaning the client sent, or will receive, is lost or altered: conversation content,
+  the system prompt, tools and tool choice, output limits, sampling values, stop sequences,
+  structured-output schemas, conversation state (``previous_response_id``, ``store``), the reply
+  text, tool calls, the finish reason, usage numbers.
+* ``warn``: lossy but minor or recoverable: prompt-caching hints, metadata and user ids, schema
+  strictness flags, image detail, an error flag on a tool result, thinking history the target
+  cannot take, a parameter the target dialect has no equivalent for, a type coercion the API may
+  accept, ids rewritten.
+* ``info``: faithful translations (renamed, moved, converted), values equal to the API default,
+  response echoes of request settings, volatile fields (ids, timestamps), the gateway's own
+  artefacts it strips again on the way back, headers of one provider not forwarded to another.
+
+The README's severity table is this module in prose; tests pin each row.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from gatewaylens.analyze.models import Severity
+from gatewaylens.analyze.values import strict_equal
+
+# --------------------------------------------------------------------------------------------
+# Paths.
+# --------------------------------------------------------------------------------------------
+
+
+def root(path: str) -> str:
+    for i, ch in enumerate(path):
+        if ch in ".[":
+            return path[:i]
+    return path
+
+
+def keys_of(path: str) -> set[str]:
+    """Every key name along a dotted path (indexes stripped)."""
+    return {part.split("[", 1)[0] for part in path.split(".")}
+
+
+def last(path: str) -> str:
+    tail = path.rsplit(".", 1)[-1]
+    return tail.split("[", 1)[0]
+
+
+# --------------------------------------------------------------------------------------------
+# Request side.
+# --------------------------------------------------------------------------------------------
+
+#: Request fields whose loss changes what the model does or what the client gets back.
+IMPORTANT_REQUEST_ROOTS = frozenset({
+    "temperature", "top_p", "top_k", "max_tokens", "max_completion_tokens", "max_output_tokens",
+    "tools", "tool_choice", "system", "instructions", "stop", "stop_sequences", "messages", "input",
+    "prompt", "response_format", "text", "seed", "n", "presence_penalty", "frequency_penalty",
+    "logit_bias", "logprobs", "top_logprobs", "thinking", "reasoning", "reasoning_effort",
+    "parallel_tool_calls", "output_format", "modalities", "previous_response_id", "store",
+    "conversation", "include", "output_config",
+})
+
+#: Keys whose loss, anywhere below an important root, is lossy but minor (``warn``).
+MINOR_KEYS = frozenset({
+    "cache_control", "citations", "annotations", "strict", "detail", "is_error", "signature",
+    "description", "title", "examples", "summary", "name", "id", "index", "status",
+})
+
+#: Keys that are API plumbing, not meaning: losing them alone is ``info``.
+PLUMBING_KEYS = frozenset({"type", "object", "role"})
+
+#: History the target cannot take in any form: thinking blocks without a signature of that
+#: provider, OpenAI reasoning text on an assistant turn.  Lost across dialects: ``warn``.
+FOREIGN_HISTORY_KEYS = frozenset({"thinking", "redacted_thinking", "reasoning_content", "encrypted_content", "data"})
+
+#: API defaults: a value equal to its default means the same as leaving the field out.  Keyed by
+#: the last key of the path (``tools[0].function.strict``: ``strict``) or the whole top-level path.
+DEFAULTS: dict[str, Any] = {
+    "stream": False, "n": 1, "logprobs": False, "parallel_tool_calls": True, "strict": False,
+    "presence_penalty": 0, "frequency_penalty": 0, "top_p": 1, "temperature": 1, "tool_choice": "auto",
+    "truncation": "disabled", "background": False, "is_error": False, "detail": "auto", "service_tier": "auto",
+    "disable_parallel_tool_use": False, "include_usage": False,
+}
+#: Defaults that hold only at the top level of the request (``n`` deep inside a schema is data).
+_TOP_LEVEL_ONLY = frozenset({"stream", "n", "logprobs", "top_p", "temperature", "tool_choice", "truncation",
+                             "background", "service_tier", "presence_penalty", "frequency_penalty", "parallel_tool_calls"})
+
+
+def is_default(path: str, value: Any) -> bool:
+    """An explicit null, an empty container, or the API's default value for this field."""
+    if value is None or value == [] or value == {}:
+        return True
+    key = last(path)
+    if key not in DEFAULTS:
+        return False
+    if key in _TOP_LEVEL_ONLY and ("." in path or "[" in path):
+        return False
+    if "properties" in keys_of(path):
+        return False  # a JSON-schema property that happens to be named `strict` is data
+    return strict_equal(DEFAULTS[key], value)
+
+
+def request_drop(path: str, value: Any, *, cross: bool, target_has_concept: bool | None,
+                 concept: str | None, dst: str | None) -> tuple[Severity, str]:
+    """Severity and message of a client request value that did not reach the upstream.
+
+    ``cross``: the upstream speaks another dialect.  ``target_has_concept``: whether the target
+    dialect has a field for this value's concept (None: the table does not know the concept)."""
+    if is_default(path, value):
+        return "info", "omitted: equal to the API default (the same as leaving it out)"
+    r = root(path)
+    key = last(path)
+    nested = path != r
+    if r not in IMPORTANT_REQUEST_ROOTS:
+        if cross and not target_has_concept:
+            return "info", f"not forwarded: the {dst} dialect has no such field"
+        return "warn", "not forwarded upstream"
+    if nested and key in PLUMBING_KEYS:
+        return "info", "structural field not carried (its siblings were)"
+    if nested and (keys_of(path) & MINOR_KEYS):
+        return "warn", f"'{key}' not forwarded (minor: the rest of the item was)"
+    if cross and keys_of(path) & FOREIGN_HISTORY_KEYS and r in ("messages", "input"):
+        return "warn", f"history the {dst} dialect cannot take ('{key}') was not forwarded"
+    if cross and target_has_concept is False:
+        what = f"'{concept}'" if concept else "this field"
+        return "warn", f"not forwarded: the {dst} dialect has no equivalent of {what}"
+    if cross and target_has_concept is None and not nested and r in _NO_EQUIVALENT_IN.get(dst or "", ()):
+        return "warn", f"not forwarded: the {dst} dialect has no '{r}'"
+    return "error", "lost: the upstream never received it"
+
+
+#: Client parameters with no counterpart in a target dialect (beyond the equivalence table).
+_NO_EQUIVALENT_IN: dict[str, frozenset[str]] = {
+    "messages": frozenset({"frequency_penalty", "presence_penalty", "seed", "logprobs", "top_logprobs", "n",
+                           "logit_bias", "modalities", "include", "prompt_cache_key", "truncation", "background"}),
+    "chat": frozenset({"top_k", "include", "truncation", "background", "output_config"}),
+    "responses": frozenset({"top_k", "stop", "stop_sequences", "seed", "n", "presence_penalty", "frequency_penalty",
+                            "logprobs", "logit_bias", "output_config"}),
+}
+
+
+# --------------------------------------------------------------------------------------------
+# Response side.
+# --------------------------------------------------------------------------------------------
+
+#: Keys whose loss on the way back is a real loss to the client.
+IMPORTANT_RESPONSE_KEYS = frozenset({
+    "usage", "content", "text", "choices", "output", "output_text", "tool_calls", "arguments", "input",
+    "finish_reason", "stop_reason", "message", "function", "prompt_tokens", "completion_tokens",
+    "total_tokens", "input_tokens", "output_tokens", "refusal", "thinking",
+})
+#: Top-level fields of a Responses answer that echo the request's settings (``text`` is the
+#: format config there, not the reply): losing the echo costs the client nothing it asked for.
+RESPONSE_ECHO_ROOTS = frozenset({
+    "text", "instructions", "tools", "tool_choice", "reasoning", "temperature", "top_p", "max_output_tokens",
+    "parallel_tool_calls", "previous_response_id", "store", "truncation", "metadata", "user", "background",
+    "max_tool_calls", "prompt_cache_key", "safety_identifier", "top_logprobs", "service_tier",
+})
+VOLATILE_RESPONSE_KEYS = frozenset({"id", "created", "created_at", "completed_at", "model", "system_fingerprint"})
+
+
+def response_important(path: str) -> bool:
+    if root(path) in RESPONSE_ECHO_ROOTS or root(path) == "error":
+        return False
+    keys = keys_of(path)
+    if keys & MINOR_KEYS - {"name", "id"} and not keys & {"usage"}:
+        return False
+    return bool(keys & IMPORTANT_RESPONSE_KEYS)
+
+
+def response_drop(path: str, value: Any, *, cross: bool, target_has_concept: bool | None,
+                  dst: str | None) -> tuple[Severity, str]:
+    if value is None or value == [] or value == {}:
+        return "info", "empty value not passed on"
+    if last(path) in VOLATILE_RESPONSE_KEYS and "[" not in path:
+        return "info", f"{last(path)} not passed on"
+    if cross and target_has_concept is False:
+        return "info", f"the {dst} dialect has no place for this field"
+    if response_important(path):
+        return "error", "lost on the way back to the client"
+    if cross and target_has_concept is None:
+        return "info", f"the {dst} dialect has no place for this field"
+    return "warn", "upstream field not passed to the client"
