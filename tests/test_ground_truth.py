@@ -85,3 +85,17 @@ def test_leaf_findings_baseline(findings_doc: dict[str, Any]) -> None:
     met = [e for e in EXPECTATIONS if met_by_leaves(e, findings_doc["findings"])]
     print(f"\nground truth met by leaf findings: {len(met)}/{len(EXPECTATIONS)}")
     assert len(met) >= LEAF_BASELINE_MET
+
+
+def test_litellm_reasoning_cases_reach_a_reasoning_model() -> None:
+    """Issue 11 item 6: LiteLLM rejects reasoning params for a model its map says cannot reason
+    (gpt-4.1-mini, model_prices_and_context_window_backup.json:34829 @1.106.12), so every OpenAI
+    route must send `reasoning`-tagged cases to the o4-mini deployment."""
+    from gatewaylens.capture.gateways import litellm
+
+    config = litellm.make_config("http://127.0.0.1:1/ch/litellm")
+    deployments = {m["model_name"]: m["litellm_params"]["model"] for m in config["model_list"]}
+    routes = [r for chat in (False, True) for r in litellm._routes(chat) if r.upstream == "openai" and not r.passthrough]
+    assert routes
+    for r in routes:
+        assert deployments[r.tag_models["reasoning"]] == "openai/o4-mini", r
