@@ -61,6 +61,7 @@ def test_generated_config_points_at_channel_without_secrets() -> None:
     cfg = litellm.make_config("http://127.0.0.1:9999/ch/litellm")
     bases = {m["model_name"]: m["litellm_params"]["api_base"] for m in cfg["model_list"]}
     assert bases == {"gwlens-openai": "http://127.0.0.1:9999/ch/litellm/v1",
+                     "gwlens-openai-reasoning": "http://127.0.0.1:9999/ch/litellm/v1",
                      "gwlens-anthropic": "http://127.0.0.1:9999/ch/litellm"}
     text = yaml.safe_dump(cfg)
     for secret in (litellm.MASTER_KEY, *litellm.UPSTREAM_KEYS.values()):

@@ -121,6 +121,10 @@ class Route(BaseModel):
     upstream: UpstreamKind
     path: str = Field(description="path on the gateway, e.g. /v1/chat/completions")
     model: str | None = Field(None, description="model name to send; None: the case's own model")
+    tag_models: dict[str, str] = Field(
+        default_factory=dict,
+        description="case tag -> model name to send instead of `model` for cases with that tag (a case "
+                    "that needs a capability must reach the gateway with a model that has it)")
     headers: dict[str, str] = Field(default_factory=dict)
     passthrough: bool = Field(False, description="a passthrough route: the upstream body must equal the client body")
     variant: str = Field("", description="label for a second route of the same dialect/upstream")

@@ -577,8 +577,9 @@ class Capturer:
         # 3. The client request.
         ch_url = self.t.channel_url
         body = dict(case.body)
-        if route.model is not None:
-            body["model"] = route.model
+        model = next((route.tag_models[t] for t in case.tags if t in route.tag_models), route.model)
+        if model is not None:
+            body["model"] = model
         url = join_url(self.t.base_url, expand(route.path, ch_url, self.opts.mock_url))
         headers = client_headers(case, self.t.profile, route, ch_url, self.opts.mock_url)
         content = json.dumps(body, ensure_ascii=False).encode("utf-8")

@@ -40,6 +40,12 @@ UPSTREAM_KEYS: dict[UpstreamKind, str] = {
 #: Client model name -> upstream model, per upstream kind.
 CLIENT_MODELS: dict[UpstreamKind, str] = {"openai": "gwlens-openai", "anthropic": "gwlens-anthropic"}
 UPSTREAM_MODELS: dict[UpstreamKind, str] = {"openai": "gpt-4.1-mini", "anthropic": "claude-sonnet-4-20250514"}
+#: Cases tagged ``reasoning`` need an OpenAI model that can reason: LiteLLM checks its bundled model
+#: map before calling and rejects reasoning_effort/thinking for gpt-4.1-mini (no supports_reasoning,
+#: litellm/model_prices_and_context_window_backup.json:34829 @1.106.12), while o4-mini has
+#: "supports_reasoning": true (same file, l. 44565).  Without this, 10 rejections per run are ours.
+REASONING_CLIENT_MODEL = "gwlens-openai-reasoning"
+REASONING_UPSTREAM_MODEL = "o4-mini"
 
 
 def make_config(channel_url: str) -> dict[str, Any]:
@@ -50,6 +56,14 @@ def make_config(channel_url: str) -> dict[str, Any]:
                 "model_name": CLIENT_MODELS["openai"],
                 "litellm_params": {
                     "model": f"openai/{UPSTREAM_MODELS['openai']}",
+                    "api_base": f"{channel_url}/v1",
+                    "api_key": "os.environ/GWLENS_OPENAI_KEY",
+                },
+            },
+            {
+                "model_name": REASONING_CLIENT_MODEL,
+                "litellm_params": {
+                    "model": f"openai/{REASONING_UPSTREAM_MODEL}",
                     "api_base": f"{channel_url}/v1",
                     "api_key": "os.environ/GWLENS_OPENAI_KEY",
                 },
@@ -79,7 +93,8 @@ def make_config(channel_url: str) -> dict[str, Any]:
 
 def _routes(chat_profile: bool) -> list[Route]:
     routes = [
-        Route(dialect=d, upstream=u, path=DIALECT_PATHS[d], model=CLIENT_MODELS[u])
+        Route(dialect=d, upstream=u, path=DIALECT_PATHS[d], model=CLIENT_MODELS[u],
+              tag_models={"reasoning": REASONING_CLIENT_MODEL} if u == "openai" else {})
         for d in DIALECTS for u in ("openai", "anthropic")
     ]
     if chat_profile:
