@@ -275,10 +275,26 @@ def _response_side(ex: Exchange, emit: Any, summary: ExchangeSummary, include_ke
             summary.stream_summary = ss
         return
     if isinstance(ans.body, dict | list) and isinstance(cr.body, dict | list):
-        emit("response", Translator("response", up_dialect, ex.dialect, include_kept=include_kept).compare(ans.body, cr.body), ai)
+        client_body = ex.client_request.body if ex.client_request else None
+        artefacts = _tool_names(rec.body_json) - _tool_names(client_body)
+        emit("response", Translator("response", up_dialect, ex.dialect, include_kept=include_kept,
+                                    artefact_tools=frozenset(artefacts)).compare(ans.body, cr.body), ai)
     elif ans.body is not None and cr.body is None:
         emit("response", [Entry("changed", "", "", excerpt(ans.body), excerpt(cr.text), "error",
                                 "the client response is not JSON")], ai)
+
+
+def _tool_names(body: Any) -> set[str]:
+    """Names of the tools a request declares, in any dialect's form."""
+    out: set[str] = set()
+    tools = body.get("tools") if isinstance(body, dict) else None
+    for t in tools if isinstance(tools, list) else ():
+        if isinstance(t, dict):
+            fn = t.get("function")
+            name = fn.get("name") if isinstance(fn, dict) else t.get("name")
+            if isinstance(name, str):
+                out.add(name)
+    return out
 
 
 def _counts(findings: list[FindingRow]) -> dict[str, int]:

@@ -60,7 +60,7 @@ IMPORTANT_REQUEST_ROOTS = frozenset({
 
 #: Keys whose loss, anywhere below an important root, is lossy but minor (``warn``).
 MINOR_KEYS = frozenset({
-    "cache_control", "citations", "annotations", "strict", "detail", "is_error", "signature",
+    "cache_control", "citations", "annotations", "strict", "detail", "signature",
     "description", "title", "examples", "summary", "name", "id", "index", "status",
 })
 
@@ -123,7 +123,12 @@ def request_drop(path: str, value: Any, *, cross: bool, target_has_concept: bool
         what = f"'{concept}'" if concept else "this field"
         return "warn", f"not forwarded: the {dst} dialect has no equivalent of {what}"
     if cross and target_has_concept is None and not nested and r in _NO_EQUIVALENT_IN.get(dst or "", ()):
-        return "warn", f"not forwarded: the {dst} dialect has no '{r}'"
+        # The target cannot take it, but the client asked for it and got no error: a silent loss
+        # of meaning (ground truth: tests/data/ground_truth/expectations.json).  Only top_k, an
+        # extension most OpenAI-shaped upstreams lack, is minor.
+        if r == "top_k":
+            return "warn", f"not forwarded: the {dst} dialect has no '{r}'"
+        return "error", f"lost: the {dst} dialect has no '{r}' and the gateway neither forwarded nor rejected it"
     return "error", "lost: the upstream never received it"
 
 
