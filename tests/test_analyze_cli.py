@@ -119,7 +119,12 @@ def test_fixtures_round_trip_and_check_unchanged(run_dir: Path, tmp_path: Path) 
     first = {f: f.read_text() for f in files}
     assert run_cli("fixtures", str(run_dir), "--out", str(out)).exit_code == 0
     assert {f: f.read_text() for f in files} == first  # deterministic
-    assert "<volatile>" in first[out / "synth-identity" / "synth-000-chat.openai.json"]  # ids masked
+    assert "<volatile>" in first[out / "synth-translate" / "synth-000-chat.anthropic.json"]  # ids masked
+    identity = json.loads(first[out / "synth-identity" / "synth-000-chat.openai.json"])
+    assert identity["fixture_version"] == 2 and identity["behaviours"] == []  # unchanged leaves are no behaviours
+    lossy = json.loads(first[out / "synth-lossy" / "synth-000-chat.openai.json"])
+    keys = [(b["direction"], b["path"], b["kind"]) for b in lossy["behaviours"]]
+    assert keys == sorted(keys) and ("request", "temperature", "dropped") in keys
 
     # A new capture with new ids and timestamps but the same translation passes.
     def new_ids(_i: int, ex: Exchange) -> None:
@@ -156,21 +161,59 @@ def test_check_detects_an_injected_regression(run_dir: Path, tmp_path: Path) -> 
     res = run_cli("check", str(broken), "--fixtures", str(out))
     assert res.exit_code == 1
     lines = [line for line in res.stdout.splitlines() if line.startswith(("REGRESSION", "CHANGED", "IMPROVED"))]
-    assert "REGRESSION synth-identity/synth-000-chat[openai]: request top_p: new drop (was kept)" in lines
-    assert "REGRESSION synth-identity/synth-003-chat-stream[openai]: stream usage: stream usage lost (was kept)" in lines
+    assert any(line.startswith("REGRESSION synth-identity/synth-000-chat[openai]: request top_p dropped: new (")
+               for line in lines), lines
+    assert any(line.startswith("REGRESSION synth-identity/synth-003-chat-stream[openai]: stream usage dropped: new (")
+               for line in lines), lines
     assert all(line.startswith("REGRESSION synth-identity/synth-00") for line in lines), lines
+
+
+def test_check_reports_improvement_and_severity_change(run_dir: Path, tmp_path: Path) -> None:
+    out = tmp_path / "fixtures"
+    assert run_cli("fixtures", str(run_dir), "--out", str(out)).exit_code == 0
+    victim = out / "synth-lossy" / "synth-000-chat.openai.json"
+    data = json.loads(victim.read_text())
+    temp = next(b for b in data["behaviours"] if b["path"] == "temperature")
+    temp["severity"] = "info"  # the fixture said milder: today's error is a worse severity
+    data["behaviours"].append({**temp, "path": "top_k", "severity": "warn",
+                               "example": {**temp["example"], "path": "top_k"}})  # a warn that went away
+    victim.write_text(json.dumps(data))
+    res = run_cli("check", str(run_dir), "--fixtures", str(out))
+    assert res.exit_code == 1
+    lines = res.stdout.splitlines()
+    assert "REGRESSION synth-lossy/synth-000-chat[openai]: request temperature dropped: severity info -> error" in lines
+    assert "IMPROVED synth-lossy/synth-000-chat[openai]: request top_k dropped (warn): gone" in lines
+    assert len([line for line in lines if line.startswith(("REGRESSION", "CHANGED", "IMPROVED"))]) == 2
+
+
+@pytest.mark.parametrize(("edit", "needle"), [
+    (lambda d: d.update(fixture_version=1), "fixture_version 1; this gatewaylens reads fixture_version 2"),
+    (lambda d: d.pop("fixture_version"), "no fixture_version (not a gatewaylens fixture)"),
+])
+def test_check_old_or_foreign_fixture_exits_2_naming_versions(run_dir: Path, tmp_path: Path, edit: object,
+                                                            needle: str) -> None:
+    out = tmp_path / "fixtures"
+    assert run_cli("fixtures", str(run_dir), "--out", str(out)).exit_code == 0
+    victim = sorted(out.rglob("*.json"))[3]
+    data = json.loads(victim.read_text())
+    edit(data)  # type: ignore[operator]
+    victim.write_text(json.dumps(data))
+    res = run_cli("check", str(run_dir), "--fixtures", str(out))
+    assert res.exit_code == 2
+    assert str(victim) in res.stderr and needle in res.stderr
+    assert len(res.stderr.strip().splitlines()) == 1
 
 
 def test_check_bad_fixture_exits_2(run_dir: Path, tmp_path: Path) -> None:
     out = tmp_path / "fixtures"
     assert run_cli("fixtures", str(run_dir), "--out", str(out)).exit_code == 0
-    victim = sorted(out.rglob("*.json"))[0]
+    victim = out / "synth-lossy" / "synth-000-chat.openai.json"
     data = json.loads(victim.read_text())
-    data["translation"][0]["kind"] = "vanished"
+    data["behaviours"][0]["kind"] = "vanished"
     victim.write_text(json.dumps(data))
     res = run_cli("check", str(run_dir), "--fixtures", str(out))
     assert res.exit_code == 2
-    assert victim.name in res.stderr and "translation.0.kind" in res.stderr
+    assert victim.name in res.stderr and "behaviours.0.kind" in res.stderr
 
 
 def test_check_reports_a_missing_exchange(run_dir: Path, tmp_path: Path) -> None:

@@ -1,9 +1,15 @@
 """Regression fixtures: ``analyze fixtures RUN --out DIR`` and ``analyze check RUN --fixtures DIR``.
 
-A fixture is the full translation map of one (gateway, case, upstream, variant), ``kept`` entries
-included, with volatile values (ids, timestamps, ``created``, fingerprints of per-run keys, long
-texts as digests) masked, written with sorted keys so that a diff of two fixture directories reads
-like a changelog of the gateway's translation.
+A fixture holds the *behaviours* of one (gateway, case, upstream, variant): the exchange's leaf
+findings folded by (direction, generic path, kind, severity), each with its other-side path, how
+many leaves show it and one masked example (ids, timestamps, ``created``, fingerprints of per-run
+keys, long texts as digests), written sorted with sorted keys, so that a diff of two fixture
+directories reads like a changelog of the gateway's translation.  Unchanged leaves (``kept``,
+info) are not behaviours and are not stored: a field that starts being dropped shows up as a new
+``dropped`` behaviour.
+
+``check`` compares behaviours: a new error/warn behaviour or a worse severity is a REGRESSION, a
+behaviour that went away or got milder an IMPROVEMENT, anything else that moved a CHANGE.
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from gatewaylens.analyze.behaviours import counts_as_behaviour, generic, severity_rank
 from gatewaylens.analyze.engine import (
     BadInput,
     ExchangeResult,
@@ -24,31 +31,48 @@ from gatewaylens.analyze.engine import (
     load_run,
     one_line_error,
 )
-from gatewaylens.analyze.models import Fixture, FixtureEntry, FixtureOutcome
+from gatewaylens.analyze.models import (
+    FIXTURE_FORMAT_VERSION,
+    Fixture,
+    FixtureBehaviour,
+    FixtureExample,
+    FixtureOutcome,
+)
 from gatewaylens.analyze.values import last_key, mask
 
 _SAFE = re.compile(r"[^A-Za-z0-9._-]+")
-_SEV_RANK = {"info": 0, "warn": 1, "error": 2}
+_BKey = tuple[str, str, str]  # direction, generic path, kind
+
+
+def _bkey(b: FixtureBehaviour) -> _BKey:
+    return (b.direction, b.path, b.kind)
 
 
 def fixture_of(result: ExchangeResult) -> Fixture:
-    """The masked translation map of an exchange analysed with ``include_kept=True``."""
+    """The behaviours of an exchange analysed with ``include_kept=True`` (a warned ``kept`` is a
+    behaviour; an unchanged leaf is not)."""
     s = result.summary
-    entries = []
+    folded: dict[tuple[str, str, str, str], FixtureBehaviour] = {}
     for f in result.findings:
-        key = last_key(f.to_path or f.path) if f.direction != "headers" else f.path
-        before = mask(f.before, key)
-        after = mask(f.after, key)
-        if f.kind == "kept" and after == before:
-            after = None
-        entries.append(FixtureEntry(direction=f.direction, kind=f.kind, path=f.path, to_path=f.to_path,
-                                    before=before, after=after, severity=f.severity, upstream_index=f.upstream_index))
-    entries.sort(key=lambda e: (e.direction, e.path, -1 if e.upstream_index is None else e.upstream_index, e.kind,
-                                e.to_path or "", json.dumps(e.before, sort_keys=True), json.dumps(e.after, sort_keys=True)))
+        if not counts_as_behaviour(f):
+            continue
+        gpath = generic(f.path) or ""
+        key = (f.direction, gpath, f.kind, f.severity)
+        b = folded.get(key)
+        if b is not None:
+            b.count += 1
+            continue
+        leaf = last_key(f.to_path or f.path) if f.direction != "headers" else f.path
+        folded[key] = FixtureBehaviour(
+            direction=f.direction, path=gpath, kind=f.kind, severity=f.severity, to_path=generic(f.to_path),
+            example=FixtureExample(path=f.path, to_path=f.to_path, before=mask(f.before, leaf),
+                                   after=mask(f.after, leaf), upstream_index=f.upstream_index),
+        )
+    behaviours = sorted(folded.values(), key=lambda b: (b.direction, b.path, b.kind, severity_rank(b.severity)))
     return Fixture(
         gateway=s.gateway, case_id=s.case_id, dialect=s.dialect, stream=s.stream, upstream=s.upstream, variant=s.variant,
         outcome=FixtureOutcome(status=s.status, outcome=s.outcome, client_status=s.client_status, upstream_calls=s.upstream_calls),
-        translation=entries,
+        behaviours=behaviours,
     )
 
 
@@ -84,17 +108,31 @@ def write_fixtures(run_dir: Path, out_dir: Path) -> tuple[int, list[str]]:
     return count, warnings
 
 
+def read_fixture(path: Path) -> Fixture:
+    """One fixture file; an old (v1) or foreign file is one line naming it, its version and ours."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as e:
+        raise BadInput(f"{path}: cannot read ({e})") from None
+    except json.JSONDecodeError as e:
+        raise BadInput(f"{path}: not JSON ({e.msg}, line {e.lineno})") from None
+    version = data.get("fixture_version") if isinstance(data, dict) else None
+    if version != FIXTURE_FORMAT_VERSION:
+        found = "no fixture_version (not a gatewaylens fixture)" if version is None else f"fixture_version {version!r}"
+        raise BadInput(f"{path}: {found}; this gatewaylens reads fixture_version {FIXTURE_FORMAT_VERSION} "
+                       "(regenerate with: analyze fixtures RUN --out DIR)")
+    try:
+        return Fixture.model_validate(data)
+    except ValidationError as e:
+        raise BadInput(f"{path}: {one_line_error(e)}") from None
+
+
 def load_fixtures(fdir: Path) -> dict[tuple[str, str, str, str], tuple[Path, Fixture]]:
     if not fdir.is_dir():
         raise BadInput(f"{fdir}: fixtures directory not found")
     out: dict[tuple[str, str, str, str], tuple[Path, Fixture]] = {}
     for path in sorted(fdir.rglob("*.json")):
-        try:
-            fx = Fixture.model_validate_json(path.read_text(encoding="utf-8"))
-        except ValidationError as e:
-            raise BadInput(f"{path}: {one_line_error(e)}") from None
-        except (OSError, UnicodeDecodeError) as e:
-            raise BadInput(f"{path}: cannot read ({e})") from None
+        fx = read_fixture(path)
         out[fx.key()] = (path, fx)
     if not out:
         raise BadInput(f"{fdir}: no fixture files (*.json) found")
@@ -123,24 +161,23 @@ def _label(key: tuple[str, str, str, str]) -> str:
     return f"{g}/{c}[{u}{'/' + v if v else ''}]"
 
 
-_Slot = tuple[str, str, int]
-
-
-def _slots(fx: Fixture) -> dict[_Slot, list[FixtureEntry]]:
-    out: dict[_Slot, list[FixtureEntry]] = {}
-    for e in fx.translation:
-        out.setdefault((e.direction, e.path, -1 if e.upstream_index is None else e.upstream_index), []).append(e)
-    return out
-
-
 def _short(v: Any) -> str:
     text = json.dumps(v, ensure_ascii=False, sort_keys=True)
     return text if len(text) <= 60 else text[:59] + "…"
 
 
-def _stream_name(path: str) -> str | None:
-    return {"usage": "stream usage", "text": "stream text", "terminal": "stream terminal marker",
-            "finish_reason": "stream finish reason", "tool_arguments": "stream tool arguments"}.get(path)
+def _by_key(fx: Fixture) -> dict[_BKey, FixtureBehaviour]:
+    """One entry per (direction, path, kind): the worst severity when several (rare) share it."""
+    out: dict[_BKey, FixtureBehaviour] = {}
+    for b in fx.behaviours:
+        k = _bkey(b)
+        if k not in out or severity_rank(b.severity) < severity_rank(out[k].severity):
+            out[k] = b
+    return out
+
+
+def _serious(b: FixtureBehaviour) -> bool:
+    return b.severity in ("error", "warn")
 
 
 def compare_fixture(old: Fixture, new: Fixture, res: CheckResult) -> None:
@@ -153,58 +190,28 @@ def compare_fixture(old: Fixture, new: Fixture, res: CheckResult) -> None:
         target.append(f"{label}: client status {oo.client_status} -> {no.client_status}")
     if oo.upstream_calls != no.upstream_calls:
         res.changes.append(f"{label}: upstream calls {oo.upstream_calls} -> {no.upstream_calls}")
-    a, b = _slots(old), _slots(new)
-    for slot in sorted(set(a) | set(b)):
-        direction, path, _ = slot
-        where = f"{label}: {direction} {path}"
-        name = _stream_name(path) if direction == "stream" else None
-        olds, news = a.get(slot, []), b.get(slot, [])
-        okinds = {e.kind for e in olds}
-        nkinds = {e.kind for e in news}
-        if not news:
-            if okinds & {"dropped", "rejected"} or all(e.severity != "info" for e in olds):
-                res.improvements.append(f"{where}: no longer {'/'.join(sorted(okinds))}")
-            else:
-                res.changes.append(f"{where}: gone from the translation map (was {'/'.join(sorted(okinds))})")
-            continue
-        if not olds:
-            worst = max(news, key=lambda e: _SEV_RANK[e.severity])
-            if nkinds & {"dropped", "rejected"}:
-                res.regressions.append(f"{where}: new {'drop' if 'dropped' in nkinds else 'rejection'}"
-                                       + (f" ({name} lost)" if name and "dropped" in nkinds else ""))
-            elif worst.severity != "info":
-                res.regressions.append(f"{where}: new {worst.kind} ({worst.severity})")
-            else:
-                res.changes.append(f"{where}: new {'/'.join(sorted(nkinds))}")
-            continue
-        if okinds != nkinds:
-            if "dropped" in nkinds and "dropped" not in okinds:
-                what = f"{name} lost" if name else "new drop"
-                res.regressions.append(f"{where}: {what} (was {'/'.join(sorted(okinds))})")
-            elif "rejected" in nkinds and "rejected" not in okinds:
-                res.regressions.append(f"{where}: newly rejected (was {'/'.join(sorted(okinds))})")
-            elif okinds & {"dropped", "rejected"} and not nkinds & {"dropped", "rejected"}:
-                res.improvements.append(f"{where}: {'/'.join(sorted(okinds))} -> {'/'.join(sorted(nkinds))}")
-            else:
-                res.changes.append(f"{where}: {'/'.join(sorted(okinds))} -> {'/'.join(sorted(nkinds))}")
-            continue
-        old_to = sorted(e.to_path or "" for e in olds)
-        new_to = sorted(e.to_path or "" for e in news)
-        if old_to != new_to:
-            res.regressions.append(f"{where}: rename changed: -> {', '.join(old_to)} now -> {', '.join(new_to)}")
-            continue
-        old_vals = sorted(_short([e.before, e.after]) for e in olds)
-        new_vals = sorted(_short([e.before, e.after]) for e in news)
-        if old_vals != new_vals:
-            target = res.regressions if name else res.changes
-            target.append(f"{where}: value changed: {old_vals[0]} -> {new_vals[0]}")
-            continue
-        osev = max(_SEV_RANK[e.severity] for e in olds)
-        nsev = max(_SEV_RANK[e.severity] for e in news)
-        if nsev > osev:
-            res.regressions.append(f"{where}: severity rose to {max(news, key=lambda e: _SEV_RANK[e.severity]).severity}")
-        elif nsev < osev:
-            res.improvements.append(f"{where}: severity fell")
+    a, b = _by_key(old), _by_key(new)
+    for k in sorted(set(a) | set(b)):
+        direction, path, kind = k
+        where = f"{label}: {direction} {path or '(body)'} {kind}"
+        ob, nb = a.get(k), b.get(k)
+        if nb is None and ob is not None:
+            (res.improvements if _serious(ob) else res.changes).append(f"{where} ({ob.severity}): gone")
+        elif ob is None and nb is not None:
+            example = f" e.g. {nb.example.path}" + (f" -> {nb.example.to_path}" if nb.example.to_path else "")
+            (res.regressions if _serious(nb) else res.changes).append(f"{where}: new ({nb.severity}){example}")
+        elif ob is not None and nb is not None:
+            osev, nsev = severity_rank(ob.severity), severity_rank(nb.severity)
+            if nsev < osev:
+                res.regressions.append(f"{where}: severity {ob.severity} -> {nb.severity}")
+            elif nsev > osev:
+                res.improvements.append(f"{where}: severity {ob.severity} -> {nb.severity}")
+            elif ob.to_path != nb.to_path:
+                res.changes.append(f"{where}: now -> {nb.to_path} (was -> {ob.to_path})")
+            elif ob.kind in ("changed", "converted", "added") and \
+                    _short([ob.example.before, ob.example.after]) != _short([nb.example.before, nb.example.after]) \
+                    and ob.example.path == nb.example.path:
+                res.changes.append(f"{where}: value {_short(ob.example.after)} -> {_short(nb.example.after)}")
 
 
 def check_run(run_dir: Path, fixtures_dir: Path) -> CheckResult:

@@ -275,20 +275,32 @@ class Verdict(BaseModel):
 
 
 # --------------------------------------------------------------------------------------------
-# Fixtures: one normalized translation map per (gateway, case, upstream, variant).
+# Fixtures: the behaviours of one (gateway, case, upstream, variant), volatile values masked.
 # --------------------------------------------------------------------------------------------
 
 
-class FixtureEntry(BaseModel):
+class FixtureExample(BaseModel):
+    """One leaf of the exchange that shows the behaviour, volatile values masked."""
+
     model_config = ConfigDict(extra="forbid")
-    direction: Direction
-    kind: Kind
     path: str
     to_path: str | None = None
     before: Any | None = None
     after: Any | None = None
-    severity: Severity
     upstream_index: int | None = None
+
+
+class FixtureBehaviour(BaseModel):
+    """One behaviour of one exchange: its leaves folded by (direction, generic path, kind, severity)."""
+
+    model_config = ConfigDict(extra="forbid")
+    direction: Direction
+    path: str = Field(description="generic path: list indexes written [*]")
+    kind: Kind
+    severity: Severity
+    to_path: str | None = Field(None, description="generic path on the other side")
+    count: int = Field(1, description="leaves of this exchange that show it")
+    example: FixtureExample
 
 
 class FixtureOutcome(BaseModel):
@@ -311,7 +323,7 @@ class Fixture(BaseModel):
     upstream: UpstreamKind
     variant: str = ""
     outcome: FixtureOutcome
-    translation: list[FixtureEntry]
+    behaviours: list[FixtureBehaviour]
 
     def key(self) -> tuple[str, str, str, str]:
         return (self.gateway, self.case_id, self.upstream, self.variant)
