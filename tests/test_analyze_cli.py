@@ -230,3 +230,101 @@ def test_unknown_option_is_a_usage_error_in_the_group_voice(run_dir: Path) -> No
     res = CliRunner().invoke(main, [str(run_dir), "--bogus"], prog_name="analyze")
     assert res.exit_code == 2
     assert "Usage: analyze [OPTIONS] [RUN_DIR]" in res.output and "No such option" in res.output
+
+
+# --- CI outputs: JUnit, Markdown summary, JSON, known gaps ------------------------------------
+
+
+def _drop_top_p(_i: int, ex: Exchange) -> None:
+    if ex.gateway == "synth-identity" and ex.case_id == "synth-000-chat":
+        body = ex.upstream_requests[0].body_json
+        assert isinstance(body, dict)
+        body.pop("top_p")
+
+
+def test_check_junit_summary_and_json(run_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import xml.etree.ElementTree as ET
+
+    out = tmp_path / "fixtures"
+    assert run_cli("fixtures", str(run_dir), "--out", str(out)).exit_code == 0
+    broken = rewrite(run_dir, tmp_path / "broken", _drop_top_p)
+    step = tmp_path / "step.md"
+    step.write_text("earlier step\n")
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(step))
+    res = run_cli("check", str(broken), "--fixtures", str(out), "--junit", str(tmp_path / "j.xml"),
+                  "--summary", str(tmp_path / "s.md"), "--json")
+    assert res.exit_code == 1
+    data = json.loads(res.stdout)
+    assert data["ok"] is False and data["compared"] == 36 and len(data["testcases"]) == 36
+    assert data["regressions"] and all(r.startswith("synth-identity/synth-000-chat[openai]: ") for r in data["regressions"])
+
+    # JUnit: the common schema (testsuites > testsuite > testcase [> failure]) with consistent counts.
+    root = ET.parse(tmp_path / "j.xml").getroot()
+    assert root.tag == "testsuites"
+    suites = list(root)
+    assert [s.tag for s in suites] == ["testsuite"]
+    suite = suites[0]
+    cases = suite.findall("testcase")
+    assert len(cases) == 36 == int(suite.get("tests", "-1")) == int(root.get("tests", "-1"))
+    assert all(c.get("name") and c.get("classname") for c in cases)
+    failed = [c for c in cases if c.find("failure") is not None]
+    assert [c.get("name") for c in failed] == ["synth-identity/synth-000-chat[openai]"]
+    assert int(suite.get("failures", "-1")) == 1 and suite.get("errors") == "0"
+    failure = failed[0].find("failure")
+    assert failure is not None and failure.get("message") and "request top_p dropped: new" in (failure.text or "")
+    for c in cases:
+        assert set(c.attrib) <= {"name", "classname", "time"}
+        assert {child.tag for child in c} <= {"failure", "system-out"}
+
+    summary = (tmp_path / "s.md").read_text()
+    assert summary.startswith("## gatewaylens check: ❌ regressions")
+    assert "### Regressions" in summary and "- `synth-identity/synth-000-chat[openai]: request top_p dropped" in summary
+    assert step.read_text() == "earlier step\n" + summary + "\n"
+
+
+def test_known_gaps_accept_a_behaviour_and_ratchet(run_dir: Path, tmp_path: Path) -> None:
+    out = tmp_path / "fixtures"
+    assert run_cli("fixtures", str(run_dir), "--out", str(out)).exit_code == 0
+    broken = rewrite(run_dir, tmp_path / "broken", _drop_top_p)
+    gaps = tmp_path / "known-gaps.yaml"
+    gaps.write_text("format_version: 1\ngaps:\n"
+                    "  - {gateway: synth-identity, route: chat->openai, direction: request, path: top_p, kind: dropped,"
+                    " reason: upstream has no top_p}\n"
+                    "  - {gateway: synth-lossy, route: chat->openai, direction: request, path: seed, kind: dropped}\n")
+    res = run_cli("check", str(broken), "--fixtures", str(out), "--known-gaps", str(gaps))
+    assert res.exit_code == 0, res.output
+    lines = res.stdout.splitlines()
+    assert not [ln for ln in lines if ln.startswith("REGRESSION")]
+    # the second gap is not seen anywhere: the ratchet reports it as an improvement
+    assert ("IMPROVED known-gaps/synth-lossy[chat->openai]: request seed dropped: known gap no longer seen "
+            f"(remove it from {gaps})") in lines
+    assert "1 known gap(s) accepted" in res.stderr
+
+    # a regression the file does not name still fails the build
+    def also_drop_temperature(i: int, ex: Exchange) -> None:
+        _drop_top_p(i, ex)
+        if ex.gateway == "synth-identity" and ex.case_id == "synth-006-chat":
+            body = ex.upstream_requests[0].body_json
+            assert isinstance(body, dict)
+            body.pop("temperature")
+
+    worse = rewrite(run_dir, tmp_path / "worse", also_drop_temperature)
+    res = run_cli("check", str(worse), "--fixtures", str(out), "--known-gaps", str(gaps))
+    assert res.exit_code == 1
+    regs = [ln for ln in res.stdout.splitlines() if ln.startswith("REGRESSION")]
+    assert len(regs) == 1 and "synth-006-chat" in regs[0] and "temperature dropped" in regs[0]
+
+
+@pytest.mark.parametrize(("text", "needle"), [
+    ("gaps: []\n", "no format_version (not a gatewaylens known-gaps file)"),
+    ("format_version: 7\ngaps: []\n", "format_version 7; this gatewaylens reads known-gaps format_version 1"),
+    ("format_version: 1\ngaps:\n  - {gateway: g, route: r, direction: sideways, path: p, kind: dropped}\n", "gaps.0.direction"),
+])
+def test_bad_known_gaps_file_exits_2(run_dir: Path, tmp_path: Path, text: str, needle: str) -> None:
+    out = tmp_path / "fixtures"
+    assert run_cli("fixtures", str(run_dir), "--out", str(out)).exit_code == 0
+    gaps = tmp_path / "gaps.yaml"
+    gaps.write_text(text)
+    res = run_cli("check", str(run_dir), "--fixtures", str(out), "--known-gaps", str(gaps))
+    assert res.exit_code == 2
+    assert str(gaps) in res.stderr and needle in res.stderr and len(res.stderr.strip().splitlines()) == 1

@@ -16,13 +16,15 @@ from __future__ import annotations
 
 import json
 import re
+import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import yaml
 from pydantic import ValidationError
 
-from gatewaylens.analyze.behaviours import counts_as_behaviour, generic, severity_rank
+from gatewaylens.analyze.behaviours import counts_as_behaviour, generic, route_of, severity_rank
 from gatewaylens.analyze.engine import (
     BadInput,
     ExchangeResult,
@@ -33,13 +35,16 @@ from gatewaylens.analyze.engine import (
 )
 from gatewaylens.analyze.models import (
     FIXTURE_FORMAT_VERSION,
+    KNOWN_GAPS_FORMAT_VERSION,
     Fixture,
     FixtureBehaviour,
     FixtureExample,
     FixtureOutcome,
+    KnownGaps,
 )
 from gatewaylens.analyze.values import last_key, mask
 
+CHECK_RESULT_FORMAT_VERSION = 1
 _SAFE = re.compile(r"[^A-Za-z0-9._-]+")
 _BKey = tuple[str, str, str]  # direction, generic path, kind
 
@@ -144,12 +149,25 @@ class CheckResult:
     regressions: list[str] = field(default_factory=list)
     changes: list[str] = field(default_factory=list)
     improvements: list[str] = field(default_factory=list)
+    known: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     compared: int = 0
+    testcases: dict[str, list[str]] = field(default_factory=dict)
+    """One entry per gateway x case x upstream[/variant] label: its REGRESSION/CHANGED/IMPROVED/KNOWN lines."""
 
     @property
     def unchanged(self) -> bool:
         return not (self.regressions or self.changes or self.improvements)
+
+    @property
+    def failed(self) -> bool:
+        return bool(self.regressions)
+
+    def add(self, category: str, label: str, text: str) -> None:
+        target = {"REGRESSION": self.regressions, "CHANGED": self.changes, "IMPROVED": self.improvements,
+                  "KNOWN": self.known}[category]
+        target.append(f"{label}: {text}")
+        self.testcases.setdefault(label, []).append(f"{category} {label}: {text}")
 
     def lines(self) -> list[str]:
         return ([f"REGRESSION {r}" for r in self.regressions] + [f"CHANGED {c}" for c in self.changes]
@@ -180,53 +198,147 @@ def _serious(b: FixtureBehaviour) -> bool:
     return b.severity in ("error", "warn")
 
 
-def compare_fixture(old: Fixture, new: Fixture, res: CheckResult) -> None:
+def compare_fixture(old: Fixture, new: Fixture, res: CheckResult, gaps: KnownGaps | None = None) -> None:
     label = _label(old.key())
+    res.testcases.setdefault(label, [])
     oo, no = old.outcome, new.outcome
     if oo.outcome != no.outcome:
-        res.regressions.append(f"{label}: outcome {oo.outcome} -> {no.outcome}")
+        res.add("REGRESSION", label, f"outcome {oo.outcome} -> {no.outcome}")
     if oo.client_status != no.client_status:
-        target = res.regressions if (no.client_status or 0) >= 400 or no.client_status is None else res.changes
-        target.append(f"{label}: client status {oo.client_status} -> {no.client_status}")
+        bad = (no.client_status or 0) >= 400 or no.client_status is None
+        res.add("REGRESSION" if bad else "CHANGED", label, f"client status {oo.client_status} -> {no.client_status}")
     if oo.upstream_calls != no.upstream_calls:
-        res.changes.append(f"{label}: upstream calls {oo.upstream_calls} -> {no.upstream_calls}")
+        res.add("CHANGED", label, f"upstream calls {oo.upstream_calls} -> {no.upstream_calls}")
     a, b = _by_key(old), _by_key(new)
+    route = route_of(new.dialect, new.upstream, new.variant)
     for k in sorted(set(a) | set(b)):
         direction, path, kind = k
-        where = f"{label}: {direction} {path or '(body)'} {kind}"
+        where = f"{direction} {path or '(body)'} {kind}"
         ob, nb = a.get(k), b.get(k)
         if nb is None and ob is not None:
-            (res.improvements if _serious(ob) else res.changes).append(f"{where} ({ob.severity}): gone")
-        elif ob is None and nb is not None:
+            res.add("IMPROVED" if _serious(ob) else "CHANGED", label, f"{where} ({ob.severity}): gone")
+            continue
+        if ob is None and nb is not None:
             example = f" e.g. {nb.example.path}" + (f" -> {nb.example.to_path}" if nb.example.to_path else "")
-            (res.regressions if _serious(nb) else res.changes).append(f"{where}: new ({nb.severity}){example}")
+            cat = "REGRESSION" if _serious(nb) else "CHANGED"
+            text = f"{where}: new ({nb.severity}){example}"
         elif ob is not None and nb is not None:
             osev, nsev = severity_rank(ob.severity), severity_rank(nb.severity)
             if nsev < osev:
-                res.regressions.append(f"{where}: severity {ob.severity} -> {nb.severity}")
+                cat, text = "REGRESSION", f"{where}: severity {ob.severity} -> {nb.severity}"
             elif nsev > osev:
-                res.improvements.append(f"{where}: severity {ob.severity} -> {nb.severity}")
+                cat, text = "IMPROVED", f"{where}: severity {ob.severity} -> {nb.severity}"
             elif ob.to_path != nb.to_path:
-                res.changes.append(f"{where}: now -> {nb.to_path} (was -> {ob.to_path})")
+                cat, text = "CHANGED", f"{where}: now -> {nb.to_path} (was -> {ob.to_path})"
             elif ob.kind in ("changed", "converted", "added") and \
                     _short([ob.example.before, ob.example.after]) != _short([nb.example.before, nb.example.after]) \
                     and ob.example.path == nb.example.path:
-                res.changes.append(f"{where}: value {_short(ob.example.after)} -> {_short(nb.example.after)}")
+                cat, text = "CHANGED", f"{where}: value {_short(ob.example.after)} -> {_short(nb.example.after)}"
+            else:
+                continue
+        else:  # pragma: no cover - k comes from a or b
+            continue
+        if cat == "REGRESSION" and gaps is not None and gaps.accepts(new.gateway, route, direction, path, kind):
+            cat, text = "KNOWN", f"{text} (known gap)"
+        res.add(cat, label, text)
 
 
-def check_run(run_dir: Path, fixtures_dir: Path) -> CheckResult:
+def check_run(run_dir: Path, fixtures_dir: Path, known_gaps: Path | None = None) -> CheckResult:
     fixtures = load_fixtures(fixtures_dir)
+    gaps = load_known_gaps(known_gaps) if known_gaps is not None else None
     res = CheckResult()
     seen: set[tuple[str, str, str, str]] = set()
+    present: set[tuple[str, str, str, str, str]] = set()
     for fx in iter_run_fixtures(run_dir, res.warnings):
         key = fx.key()
         seen.add(key)
+        route = route_of(fx.dialect, fx.upstream, fx.variant)
+        present.update((fx.gateway, route, b.direction, b.path, b.kind) for b in fx.behaviours if _serious(b))
         if key not in fixtures:
-            res.changes.append(f"{_label(key)}: no fixture for this exchange (new case or gateway)")
+            res.add("CHANGED", _label(key), "no fixture for this exchange (new case or gateway)")
             continue
         res.compared += 1
-        compare_fixture(fixtures[key][1], fx, res)
+        compare_fixture(fixtures[key][1], fx, res, gaps)
     for key, (path, _fx) in sorted(fixtures.items()):
         if key not in seen:
-            res.regressions.append(f"{_label(key)}: exchange missing from the run (fixture {path.name})")
+            res.add("REGRESSION", _label(key), f"exchange missing from the run (fixture {path.name})")
+    if gaps is not None:
+        for g in gaps.gaps:
+            if (g.gateway, g.route, g.direction, g.path, g.kind) not in present:
+                res.add("IMPROVED", f"known-gaps/{g.gateway}[{g.route}]",
+                        f"{g.direction} {g.path or '(body)'} {g.kind}: known gap no longer seen "
+                        f"(remove it from {known_gaps})")
     return res
+
+
+def load_known_gaps(path: Path) -> KnownGaps:
+    """A known-gaps file (YAML or JSON); its ``format_version`` is checked like a fixture's."""
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as e:
+        raise BadInput(f"{path}: cannot read ({e})") from None
+    except yaml.YAMLError as e:
+        raise BadInput(f"{path}: not YAML/JSON ({str(e).splitlines()[0]})") from None
+    version = data.get("format_version") if isinstance(data, dict) else None
+    if version != KNOWN_GAPS_FORMAT_VERSION:
+        found = "no format_version (not a gatewaylens known-gaps file)" if version is None else f"format_version {version!r}"
+        raise BadInput(f"{path}: {found}; this gatewaylens reads known-gaps format_version {KNOWN_GAPS_FORMAT_VERSION}")
+    try:
+        return KnownGaps.model_validate(data)
+    except ValidationError as e:
+        raise BadInput(f"{path}: {one_line_error(e)}") from None
+
+
+# ---------------------------------------------------------------------------------------------
+# CI outputs: JUnit XML, Markdown summary, JSON result.
+# ---------------------------------------------------------------------------------------------
+
+
+def junit_xml(res: CheckResult, name: str = "gatewaylens") -> str:
+    """JUnit XML (the common ``testsuites/testsuite/testcase/failure`` shape read by GitHub, GitLab,
+    Jenkins): one testcase per gateway x case x upstream; a regression is a failure carrying its lines."""
+    suite = ET.Element("testsuite", name=name)
+    failures = 0
+    for label in sorted(res.testcases):
+        lines = res.testcases[label]
+        gateway = label.split("/", 1)[0]
+        tc = ET.SubElement(suite, "testcase", classname=f"{name}.{gateway}", name=label, time="0")
+        bad = [ln for ln in lines if ln.startswith("REGRESSION")]
+        if bad:
+            failures += 1
+            fail = ET.SubElement(tc, "failure", message=bad[0][:200], type="regression")
+            fail.text = "\n".join(lines)
+        elif lines:
+            out = ET.SubElement(tc, "system-out")
+            out.text = "\n".join(lines)
+    suite.set("tests", str(len(res.testcases)))
+    suite.set("failures", str(failures))
+    suite.set("errors", "0")
+    suite.set("skipped", "0")
+    root = ET.Element("testsuites", name=name, tests=str(len(res.testcases)), failures=str(failures), errors="0")
+    root.append(suite)
+    ET.indent(root)
+    return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"
+
+
+def _md(text: str) -> str:
+    return text.replace("|", "\\|").replace("<", "&lt;")
+
+
+def markdown_summary(res: CheckResult) -> str:
+    verdict = "❌ regressions" if res.failed else ("✅ unchanged" if res.unchanged else "✅ no regression")
+    out = [f"## gatewaylens check: {verdict}", "",
+           f"{res.compared} exchange(s) compared: {len(res.regressions)} regression(s), {len(res.changes)} change(s), "
+           f"{len(res.improvements)} improvement(s), {len(res.known)} known gap(s).", ""]
+    for title, items in (("Regressions", res.regressions), ("Improvements", res.improvements),
+                         ("Changes", res.changes), ("Known gaps (accepted)", res.known)):
+        if items:
+            out += [f"### {title}", ""] + [f"- `{_md(i)}`" for i in items] + [""]
+    return "\n".join(out)
+
+
+def result_json(res: CheckResult) -> dict[str, Any]:
+    return {"format_version": CHECK_RESULT_FORMAT_VERSION, "ok": not res.failed, "compared": res.compared,
+            "regressions": res.regressions, "changes": res.changes, "improvements": res.improvements,
+            "known": res.known, "warnings": res.warnings,
+            "testcases": [{"name": k, "lines": v} for k, v in sorted(res.testcases.items())]}

@@ -327,3 +327,33 @@ class Fixture(BaseModel):
 
     def key(self) -> tuple[str, str, str, str]:
         return (self.gateway, self.case_id, self.upstream, self.variant)
+
+
+# --------------------------------------------------------------------------------------------
+# Known gaps: behaviours a gateway accepts; ``analyze check --known-gaps FILE`` does not fail on them.
+# --------------------------------------------------------------------------------------------
+
+KNOWN_GAPS_FORMAT_VERSION = 1
+
+
+class KnownGap(BaseModel):
+    """One accepted behaviour, keyed like a behaviour minus its severity (a severity change of an
+    accepted gap stays accepted; a new path or kind does not)."""
+
+    model_config = ConfigDict(extra="forbid")
+    gateway: str = Field(description="gateway profile name, as in the fixtures")
+    route: str = Field(description="client dialect -> upstream kind [/variant], e.g. 'chat->anthropic'")
+    direction: Direction
+    path: str = Field(description="generic path: list indexes written [*]")
+    kind: Kind
+    reason: str = Field("", description="why it is accepted (free text)")
+
+
+class KnownGaps(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    format_version: int = KNOWN_GAPS_FORMAT_VERSION
+    gaps: list[KnownGap] = Field(default_factory=list)
+
+    def accepts(self, gateway: str, route: str, direction: str, path: str, kind: str) -> bool:
+        return any(g.gateway == gateway and g.route == route and g.direction == direction and g.path == path
+                   and g.kind == kind for g in self.gaps)
