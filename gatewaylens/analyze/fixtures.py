@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import re
 import xml.etree.ElementTree as ET
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -174,7 +175,7 @@ class CheckResult:
                 + [f"IMPROVED {i}" for i in self.improvements])
 
 
-def _label(key: tuple[str, str, str, str]) -> str:
+def exchange_label(key: tuple[str, str, str, str]) -> str:
     g, c, u, v = key
     return f"{g}/{c}[{u}{'/' + v if v else ''}]"
 
@@ -199,7 +200,7 @@ def _serious(b: FixtureBehaviour) -> bool:
 
 
 def compare_fixture(old: Fixture, new: Fixture, res: CheckResult, gaps: KnownGaps | None = None) -> None:
-    label = _label(old.key())
+    label = exchange_label(old.key())
     res.testcases.setdefault(label, [])
     oo, no = old.outcome, new.outcome
     if oo.outcome != no.outcome:
@@ -244,30 +245,38 @@ def compare_fixture(old: Fixture, new: Fixture, res: CheckResult, gaps: KnownGap
 
 
 def check_run(run_dir: Path, fixtures_dir: Path, known_gaps: Path | None = None) -> CheckResult:
+    res = CheckResult()
     fixtures = load_fixtures(fixtures_dir)
     gaps = load_known_gaps(known_gaps) if known_gaps is not None else None
-    res = CheckResult()
+    return check_fixtures(iter_run_fixtures(run_dir, res.warnings), fixtures, gaps, res, known_gaps)
+
+
+def check_fixtures(current: Iterable[Fixture], fixtures: dict[tuple[str, str, str, str], tuple[Path, Fixture]],
+                   gaps: KnownGaps | None = None, res: CheckResult | None = None,
+                   gaps_name: Path | str | None = None) -> CheckResult:
+    """Compare the fixtures of a run (``fixture_of`` each exchange) with the accepted ones."""
+    res = res if res is not None else CheckResult()
     seen: set[tuple[str, str, str, str]] = set()
     present: set[tuple[str, str, str, str, str]] = set()
-    for fx in iter_run_fixtures(run_dir, res.warnings):
+    for fx in current:
         key = fx.key()
         seen.add(key)
         route = route_of(fx.dialect, fx.upstream, fx.variant)
         present.update((fx.gateway, route, b.direction, b.path, b.kind) for b in fx.behaviours if _serious(b))
         if key not in fixtures:
-            res.add("CHANGED", _label(key), "no fixture for this exchange (new case or gateway)")
+            res.add("CHANGED", exchange_label(key), "no fixture for this exchange (new case or gateway)")
             continue
         res.compared += 1
         compare_fixture(fixtures[key][1], fx, res, gaps)
     for key, (path, _fx) in sorted(fixtures.items()):
         if key not in seen:
-            res.add("REGRESSION", _label(key), f"exchange missing from the run (fixture {path.name})")
+            res.add("REGRESSION", exchange_label(key), f"exchange missing from the run (fixture {path.name})")
     if gaps is not None:
         for g in gaps.gaps:
             if (g.gateway, g.route, g.direction, g.path, g.kind) not in present:
                 res.add("IMPROVED", f"known-gaps/{g.gateway}[{g.route}]",
                         f"{g.direction} {g.path or '(body)'} {g.kind}: known gap no longer seen "
-                        f"(remove it from {known_gaps})")
+                        f"(remove it from {gaps_name or 'the known-gaps file'})")
     return res
 
 

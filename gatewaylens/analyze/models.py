@@ -173,6 +173,8 @@ class ExchangeSummary(BaseModel):
 
 
 class GatewayScore(BaseModel):
+    """Per-gateway counts and fidelity score of an analysis."""
+
     gateway: str
     exchanges: int = 0
     translated: int = 0
