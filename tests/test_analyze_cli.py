@@ -328,3 +328,29 @@ def test_bad_known_gaps_file_exits_2(run_dir: Path, tmp_path: Path, text: str, n
     res = run_cli("check", str(run_dir), "--fixtures", str(out), "--known-gaps", str(gaps))
     assert res.exit_code == 2
     assert str(gaps) in res.stderr and needle in res.stderr and len(res.stderr.strip().splitlines()) == 1
+
+
+def test_a_run_directory_is_never_mistaken_for_a_command(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    write_synthetic_run(Path("run"), 6)
+    write_synthetic_run(Path("check"), 6)  # a run directory that shares a subcommand's name
+    res = run_cli("run", "--json")
+    assert res.exit_code == 0, res.output
+    assert json.loads(res.stdout)["run_dir"] == "run" and Path("run/findings.json").is_file()
+    res = run_cli("check", "--json")
+    assert res.exit_code == 0, res.output
+    assert json.loads(res.stdout)["run_dir"] == "check"
+    Path("check/run.json").unlink()  # no longer a run directory: the name is the subcommand again
+    res = run_cli("check", "run", "--fixtures", "nope")
+    assert res.exit_code == 2 and "fixtures directory not found" in res.stderr
+
+
+def test_gatewaylens_help_lists_each_stage_once() -> None:
+    from gatewaylens.cli import main as gl_main
+
+    res = CliRunner().invoke(gl_main, ["--help"])
+    assert res.exit_code == 0
+    for stage in ("mock", "capture", "analyze"):
+        assert sum(line.split()[:1] == [stage] for line in res.output.splitlines()) == 1, res.output
+    res = CliRunner().invoke(main, ["--help"], prog_name="analyze")
+    assert "\x00" not in res.output and "Analyze a run: analyze [RUN_DIR] [OPTIONS]" in res.output

@@ -23,7 +23,9 @@ from rich.table import Table
 from gatewaylens.analyze.engine import BadInput, resolve_run_dir
 from gatewaylens.analyze.models import FindingsFile
 
-_DEFAULT_CMD = "run"
+#: the analysis itself is the group's default action, not a command a user can name: this internal
+#: name holds a NUL, which no argv can, so a run directory called ``run`` is just a path.
+_DEFAULT_CMD = "\x00analyze"
 
 
 class _BadInput(click.ClickException):
@@ -42,18 +44,34 @@ class _RunContext(click.Context):
 
 
 class AnalyzeGroup(click.Group):
-    """A group whose first argument, when it is not a subcommand, is the run directory:
-    ``analyze RUN_DIR --include-kept`` and ``analyze fixtures RUN --out DIR`` both work."""
+    """``analyze RUN_DIR [OPTIONS]`` analyses a run; ``analyze fixtures|check RUN ...`` are the
+    subcommands. A first argument is a subcommand only when it names one and is not a run
+    directory (a directory holding ``run.json``), so no path is ever mistaken for a command."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.default_command: click.Command | None = None
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
-        if not args or (args[0] not in self.commands and args[0] not in ("--help", "-h")):
+        first = args[0] if args else None
+        is_command = first is not None and first in self.commands and not (Path(first) / "run.json").is_file()
+        if first is None or (not is_command and first not in ("--help", "-h")):
             args = [_DEFAULT_CMD, *args]
         return super().parse_args(ctx, args)
 
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name == _DEFAULT_CMD:
+            return self.default_command
+        return super().get_command(ctx, cmd_name)
+
+    def format_usage(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        formatter.write_usage(ctx.command_path, "[RUN_DIR] [OPTIONS]  |  COMMAND [ARGS]...")
+
     def format_help(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         super().format_help(ctx, formatter)
-        cmd = self.commands[_DEFAULT_CMD]
-        with formatter.section("Analyze a run (default command: analyze [RUN_DIR] [OPTIONS])"):
+        cmd = self.default_command
+        assert cmd is not None
+        with formatter.section("Analyze a run: analyze [RUN_DIR] [OPTIONS]"):
             rows = [p.get_help_record(ctx) for p in cmd.get_params(ctx)]
             formatter.write_dl([r for r in rows if r is not None])
 
@@ -70,7 +88,7 @@ def _console() -> Console:
     return console
 
 
-@main.command(_DEFAULT_CMD, hidden=True)
+@click.command(_DEFAULT_CMD)
 @click.argument("run_dir", required=False, type=click.Path(path_type=Path))
 @click.option("--include-kept", is_flag=True, help="also list fields passed through unchanged in findings.json")
 @click.option("--schema", is_flag=True, help="print the JSON Schema of findings.json and exit")
@@ -119,6 +137,7 @@ def run_cmd(run_dir: Path | None, include_kept: bool, schema: bool, verdicts_dir
 
 
 run_cmd.context_class = _RunContext
+main.default_command = run_cmd
 
 
 @main.command("fixtures")
