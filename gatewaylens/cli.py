@@ -28,14 +28,13 @@ class _Stages(click.Group):
         assert isinstance(cmd, click.Command)
         return cmd
 
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        """Each stage once, with its one-line description (without importing the stage)."""
+        with formatter.section("Commands"):
+            formatter.write_dl([(name, help_) for name, (_mod, help_) in _STAGES.items()])
+
 
 @click.group(cls=_Stages, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="gatewaylens")
 def main() -> None:
-    """gatewaylens: see exactly how LLM gateways translate between API dialects.
-
-    \b
-    mock     the recording upstream gateways are pointed at (/ch/<gateway>)
-    capture  replay corpus.json through each gateway and dialect
-    analyze  translation maps, findings.json, report.md, prompts, fixtures
-    """
+    """gatewaylens: see exactly how LLM gateways translate between API dialects."""

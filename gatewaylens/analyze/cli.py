@@ -3,9 +3,9 @@
     analyze [RUN_DIR] [--include-kept] [--verdicts DIR] [--baseline OTHER_RUN] [--json]
     analyze --schema
     analyze fixtures RUN_DIR --out DIR
-    analyze check RUN_DIR --fixtures DIR
+    analyze check RUN_DIR --fixtures DIR [--known-gaps FILE] [--junit FILE] [--summary FILE] [--json]
 
-Exit codes: 0 done (``check``: translation unchanged), 1 ``check`` found differences,
+Exit codes: 0 done (``check``: no regression; CHANGED/IMPROVED lines are printed), 1 ``check`` found a regression,
 2 bad input (one line naming the file and the field, no traceback).
 """
 
@@ -23,7 +23,9 @@ from rich.table import Table
 from gatewaylens.analyze.engine import BadInput, resolve_run_dir
 from gatewaylens.analyze.models import FindingsFile
 
-_DEFAULT_CMD = "run"
+#: the analysis itself is the group's default action, not a command a user can name: this internal
+#: name holds a NUL, which no argv can, so a run directory called ``run`` is just a path.
+_DEFAULT_CMD = "\x00analyze"
 
 
 class _BadInput(click.ClickException):
@@ -42,18 +44,34 @@ class _RunContext(click.Context):
 
 
 class AnalyzeGroup(click.Group):
-    """A group whose first argument, when it is not a subcommand, is the run directory:
-    ``analyze RUN_DIR --include-kept`` and ``analyze fixtures RUN --out DIR`` both work."""
+    """``analyze RUN_DIR [OPTIONS]`` analyses a run; ``analyze fixtures|check RUN ...`` are the
+    subcommands. A first argument is a subcommand only when it names one and is not a run
+    directory (a directory holding ``run.json``), so no path is ever mistaken for a command."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.default_command: click.Command | None = None
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
-        if not args or (args[0] not in self.commands and args[0] not in ("--help", "-h")):
+        first = args[0] if args else None
+        is_command = first is not None and first in self.commands and not (Path(first) / "run.json").is_file()
+        if first is None or (not is_command and first not in ("--help", "-h")):
             args = [_DEFAULT_CMD, *args]
         return super().parse_args(ctx, args)
 
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name == _DEFAULT_CMD:
+            return self.default_command
+        return super().get_command(ctx, cmd_name)
+
+    def format_usage(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        formatter.write_usage(ctx.command_path, "[RUN_DIR] [OPTIONS]  |  COMMAND [ARGS]...")
+
     def format_help(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         super().format_help(ctx, formatter)
-        cmd = self.commands[_DEFAULT_CMD]
-        with formatter.section("Analyze a run (default command: analyze [RUN_DIR] [OPTIONS])"):
+        cmd = self.default_command
+        assert cmd is not None
+        with formatter.section("Analyze a run: analyze [RUN_DIR] [OPTIONS]"):
             rows = [p.get_help_record(ctx) for p in cmd.get_params(ctx)]
             formatter.write_dl([r for r in rows if r is not None])
 
@@ -70,7 +88,7 @@ def _console() -> Console:
     return console
 
 
-@main.command(_DEFAULT_CMD, hidden=True)
+@click.command(_DEFAULT_CMD)
 @click.argument("run_dir", required=False, type=click.Path(path_type=Path))
 @click.option("--include-kept", is_flag=True, help="also list fields passed through unchanged in findings.json")
 @click.option("--schema", is_flag=True, help="print the JSON Schema of findings.json and exit")
@@ -119,6 +137,7 @@ def run_cmd(run_dir: Path | None, include_kept: bool, schema: bool, verdicts_dir
 
 
 run_cmd.context_class = _RunContext
+main.default_command = run_cmd
 
 
 @main.command("fixtures")
@@ -140,25 +159,53 @@ def fixtures_cmd(run_dir: Path | None, out_dir: Path) -> None:
 @main.command("check")
 @click.argument("run_dir", required=False, type=click.Path(path_type=Path))
 @click.option("--fixtures", "fixtures_dir", required=True, type=click.Path(path_type=Path), help="fixtures directory")
-def check_cmd(run_dir: Path | None, fixtures_dir: Path) -> None:
-    """Compare RUN_DIR against fixtures: exit 1 listing each difference in one line, 0 when unchanged."""
-    from gatewaylens.analyze.fixtures import check_run
+@click.option("--known-gaps", "known_gaps", type=click.Path(path_type=Path),
+              help="YAML/JSON file of accepted behaviours: they do not fail the check")
+@click.option("--junit", "junit", type=click.Path(path_type=Path),
+              help="write JUnit XML: one testcase per gateway x case x upstream")
+@click.option("--summary", "summary", type=click.Path(path_type=Path),
+              help="write a Markdown summary (also appended to $GITHUB_STEP_SUMMARY when set)")
+@click.option("--json", "as_json", is_flag=True, help="print the result as JSON instead of lines")
+def check_cmd(run_dir: Path | None, fixtures_dir: Path, known_gaps: Path | None, junit: Path | None,
+              summary: Path | None, as_json: bool) -> None:
+    """Compare RUN_DIR against fixtures: exit 1 on a regression (each difference one line), 0 otherwise."""
+    import os
+
+    from gatewaylens.analyze.fixtures import check_run, junit_xml, markdown_summary, result_json
 
     try:
-        res = check_run(resolve_run_dir(run_dir), fixtures_dir)
+        res = check_run(resolve_run_dir(run_dir), fixtures_dir, known_gaps)
     except BadInput as e:
         raise _BadInput(str(e)) from None
     for w in res.warnings:
         click.echo(f"analyze: warning: {w}", err=True)
-    lines = res.lines()
-    for line in lines:
-        click.echo(line)
-    if res.unchanged:
-        click.echo(f"ok: {res.compared} exchange(s) match their fixtures")
-        return
-    click.echo(f"{len(res.regressions)} regression(s), {len(res.changes)} change(s), {len(res.improvements)} improvement(s) "
-               f"against {fixtures_dir} (regenerate with: analyze fixtures RUN --out {fixtures_dir})", err=True)
-    sys.exit(1)
+    if junit is not None:
+        junit.parent.mkdir(parents=True, exist_ok=True)
+        junit.write_text(junit_xml(res), encoding="utf-8")
+    md = markdown_summary(res)
+    if summary is not None:
+        summary.parent.mkdir(parents=True, exist_ok=True)
+        summary.write_text(md, encoding="utf-8")
+    step = os.environ.get("GITHUB_STEP_SUMMARY")
+    if step:
+        with open(step, "a", encoding="utf-8") as fh:
+            fh.write(md + "\n")
+    if as_json:
+        click.echo(json.dumps(result_json(res), indent=2))
+    else:
+        for line in res.lines():
+            click.echo(line)
+        if res.unchanged:
+            click.echo(f"ok: {res.compared} exchange(s) match their fixtures")
+        elif not res.failed:
+            click.echo(f"ok: no regression in {res.compared} exchange(s)")
+    if res.known:
+        click.echo(f"{len(res.known)} known gap(s) accepted", err=True)
+    if res.failed:
+        click.echo(f"{len(res.regressions)} regression(s), {len(res.changes)} change(s), {len(res.improvements)} "
+                   f"improvement(s) against {fixtures_dir} (regenerate with: analyze fixtures RUN --out {fixtures_dir})",
+                   err=True)
+        sys.exit(1)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -1,21 +1,31 @@
 """Regression fixtures: ``analyze fixtures RUN --out DIR`` and ``analyze check RUN --fixtures DIR``.
 
-A fixture is the full translation map of one (gateway, case, upstream, variant), ``kept`` entries
-included, with volatile values (ids, timestamps, ``created``, fingerprints of per-run keys, long
-texts as digests) masked, written with sorted keys so that a diff of two fixture directories reads
-like a changelog of the gateway's translation.
+A fixture holds the *behaviours* of one (gateway, case, upstream, variant): the exchange's leaf
+findings folded by (direction, generic path, kind, severity), each with its other-side path, how
+many leaves show it and one masked example (ids, timestamps, ``created``, fingerprints of per-run
+keys, long texts as digests), written sorted with sorted keys, so that a diff of two fixture
+directories reads like a changelog of the gateway's translation.  Unchanged leaves (``kept``,
+info) are not behaviours and are not stored: a field that starts being dropped shows up as a new
+``dropped`` behaviour.
+
+``check`` compares behaviours: a new error/warn behaviour or a worse severity is a REGRESSION, a
+behaviour that went away or got milder an IMPROVEMENT, anything else that moved a CHANGE.
 """
 
 from __future__ import annotations
 
 import json
 import re
+import xml.etree.ElementTree as ET
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import yaml
 from pydantic import ValidationError
 
+from gatewaylens.analyze.behaviours import counts_as_behaviour, generic, route_of, severity_rank
 from gatewaylens.analyze.engine import (
     BadInput,
     ExchangeResult,
@@ -24,31 +34,51 @@ from gatewaylens.analyze.engine import (
     load_run,
     one_line_error,
 )
-from gatewaylens.analyze.models import Fixture, FixtureEntry, FixtureOutcome
+from gatewaylens.analyze.models import (
+    FIXTURE_FORMAT_VERSION,
+    KNOWN_GAPS_FORMAT_VERSION,
+    Fixture,
+    FixtureBehaviour,
+    FixtureExample,
+    FixtureOutcome,
+    KnownGaps,
+)
 from gatewaylens.analyze.values import last_key, mask
 
+CHECK_RESULT_FORMAT_VERSION = 1
 _SAFE = re.compile(r"[^A-Za-z0-9._-]+")
-_SEV_RANK = {"info": 0, "warn": 1, "error": 2}
+_BKey = tuple[str, str, str]  # direction, generic path, kind
+
+
+def _bkey(b: FixtureBehaviour) -> _BKey:
+    return (b.direction, b.path, b.kind)
 
 
 def fixture_of(result: ExchangeResult) -> Fixture:
-    """The masked translation map of an exchange analysed with ``include_kept=True``."""
+    """The behaviours of an exchange analysed with ``include_kept=True`` (a warned ``kept`` is a
+    behaviour; an unchanged leaf is not)."""
     s = result.summary
-    entries = []
+    folded: dict[tuple[str, str, str, str], FixtureBehaviour] = {}
     for f in result.findings:
-        key = last_key(f.to_path or f.path) if f.direction != "headers" else f.path
-        before = mask(f.before, key)
-        after = mask(f.after, key)
-        if f.kind == "kept" and after == before:
-            after = None
-        entries.append(FixtureEntry(direction=f.direction, kind=f.kind, path=f.path, to_path=f.to_path,
-                                    before=before, after=after, severity=f.severity, upstream_index=f.upstream_index))
-    entries.sort(key=lambda e: (e.direction, e.path, -1 if e.upstream_index is None else e.upstream_index, e.kind,
-                                e.to_path or "", json.dumps(e.before, sort_keys=True), json.dumps(e.after, sort_keys=True)))
+        if not counts_as_behaviour(f):
+            continue
+        gpath = generic(f.path) or ""
+        key = (f.direction, gpath, f.kind, f.severity)
+        b = folded.get(key)
+        if b is not None:
+            b.count += 1
+            continue
+        leaf = last_key(f.to_path or f.path) if f.direction != "headers" else f.path
+        folded[key] = FixtureBehaviour(
+            direction=f.direction, path=gpath, kind=f.kind, severity=f.severity, to_path=generic(f.to_path),
+            example=FixtureExample(path=f.path, to_path=f.to_path, before=mask(f.before, leaf),
+                                   after=mask(f.after, leaf), upstream_index=f.upstream_index),
+        )
+    behaviours = sorted(folded.values(), key=lambda b: (b.direction, b.path, b.kind, severity_rank(b.severity)))
     return Fixture(
         gateway=s.gateway, case_id=s.case_id, dialect=s.dialect, stream=s.stream, upstream=s.upstream, variant=s.variant,
         outcome=FixtureOutcome(status=s.status, outcome=s.outcome, client_status=s.client_status, upstream_calls=s.upstream_calls),
-        translation=entries,
+        behaviours=behaviours,
     )
 
 
@@ -84,17 +114,31 @@ def write_fixtures(run_dir: Path, out_dir: Path) -> tuple[int, list[str]]:
     return count, warnings
 
 
+def read_fixture(path: Path) -> Fixture:
+    """One fixture file; an old (v1) or foreign file is one line naming it, its version and ours."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as e:
+        raise BadInput(f"{path}: cannot read ({e})") from None
+    except json.JSONDecodeError as e:
+        raise BadInput(f"{path}: not JSON ({e.msg}, line {e.lineno})") from None
+    version = data.get("fixture_version") if isinstance(data, dict) else None
+    if version != FIXTURE_FORMAT_VERSION:
+        found = "no fixture_version (not a gatewaylens fixture)" if version is None else f"fixture_version {version!r}"
+        raise BadInput(f"{path}: {found}; this gatewaylens reads fixture_version {FIXTURE_FORMAT_VERSION} "
+                       "(regenerate with: analyze fixtures RUN --out DIR)")
+    try:
+        return Fixture.model_validate(data)
+    except ValidationError as e:
+        raise BadInput(f"{path}: {one_line_error(e)}") from None
+
+
 def load_fixtures(fdir: Path) -> dict[tuple[str, str, str, str], tuple[Path, Fixture]]:
     if not fdir.is_dir():
         raise BadInput(f"{fdir}: fixtures directory not found")
     out: dict[tuple[str, str, str, str], tuple[Path, Fixture]] = {}
     for path in sorted(fdir.rglob("*.json")):
-        try:
-            fx = Fixture.model_validate_json(path.read_text(encoding="utf-8"))
-        except ValidationError as e:
-            raise BadInput(f"{path}: {one_line_error(e)}") from None
-        except (OSError, UnicodeDecodeError) as e:
-            raise BadInput(f"{path}: cannot read ({e})") from None
+        fx = read_fixture(path)
         out[fx.key()] = (path, fx)
     if not out:
         raise BadInput(f"{fdir}: no fixture files (*.json) found")
@@ -106,31 +150,34 @@ class CheckResult:
     regressions: list[str] = field(default_factory=list)
     changes: list[str] = field(default_factory=list)
     improvements: list[str] = field(default_factory=list)
+    known: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     compared: int = 0
+    testcases: dict[str, list[str]] = field(default_factory=dict)
+    """One entry per gateway x case x upstream[/variant] label: its REGRESSION/CHANGED/IMPROVED/KNOWN lines."""
 
     @property
     def unchanged(self) -> bool:
         return not (self.regressions or self.changes or self.improvements)
+
+    @property
+    def failed(self) -> bool:
+        return bool(self.regressions)
+
+    def add(self, category: str, label: str, text: str) -> None:
+        target = {"REGRESSION": self.regressions, "CHANGED": self.changes, "IMPROVED": self.improvements,
+                  "KNOWN": self.known}[category]
+        target.append(f"{label}: {text}")
+        self.testcases.setdefault(label, []).append(f"{category} {label}: {text}")
 
     def lines(self) -> list[str]:
         return ([f"REGRESSION {r}" for r in self.regressions] + [f"CHANGED {c}" for c in self.changes]
                 + [f"IMPROVED {i}" for i in self.improvements])
 
 
-def _label(key: tuple[str, str, str, str]) -> str:
+def exchange_label(key: tuple[str, str, str, str]) -> str:
     g, c, u, v = key
     return f"{g}/{c}[{u}{'/' + v if v else ''}]"
-
-
-_Slot = tuple[str, str, int]
-
-
-def _slots(fx: Fixture) -> dict[_Slot, list[FixtureEntry]]:
-    out: dict[_Slot, list[FixtureEntry]] = {}
-    for e in fx.translation:
-        out.setdefault((e.direction, e.path, -1 if e.upstream_index is None else e.upstream_index), []).append(e)
-    return out
 
 
 def _short(v: Any) -> str:
@@ -138,88 +185,169 @@ def _short(v: Any) -> str:
     return text if len(text) <= 60 else text[:59] + "…"
 
 
-def _stream_name(path: str) -> str | None:
-    return {"usage": "stream usage", "text": "stream text", "terminal": "stream terminal marker",
-            "finish_reason": "stream finish reason", "tool_arguments": "stream tool arguments"}.get(path)
+def _by_key(fx: Fixture) -> dict[_BKey, FixtureBehaviour]:
+    """One entry per (direction, path, kind): the worst severity when several (rare) share it."""
+    out: dict[_BKey, FixtureBehaviour] = {}
+    for b in fx.behaviours:
+        k = _bkey(b)
+        if k not in out or severity_rank(b.severity) < severity_rank(out[k].severity):
+            out[k] = b
+    return out
 
 
-def compare_fixture(old: Fixture, new: Fixture, res: CheckResult) -> None:
-    label = _label(old.key())
+def _serious(b: FixtureBehaviour) -> bool:
+    return b.severity in ("error", "warn")
+
+
+def compare_fixture(old: Fixture, new: Fixture, res: CheckResult, gaps: KnownGaps | None = None) -> None:
+    label = exchange_label(old.key())
+    res.testcases.setdefault(label, [])
     oo, no = old.outcome, new.outcome
     if oo.outcome != no.outcome:
-        res.regressions.append(f"{label}: outcome {oo.outcome} -> {no.outcome}")
+        res.add("REGRESSION", label, f"outcome {oo.outcome} -> {no.outcome}")
     if oo.client_status != no.client_status:
-        target = res.regressions if (no.client_status or 0) >= 400 or no.client_status is None else res.changes
-        target.append(f"{label}: client status {oo.client_status} -> {no.client_status}")
+        bad = (no.client_status or 0) >= 400 or no.client_status is None
+        res.add("REGRESSION" if bad else "CHANGED", label, f"client status {oo.client_status} -> {no.client_status}")
     if oo.upstream_calls != no.upstream_calls:
-        res.changes.append(f"{label}: upstream calls {oo.upstream_calls} -> {no.upstream_calls}")
-    a, b = _slots(old), _slots(new)
-    for slot in sorted(set(a) | set(b)):
-        direction, path, _ = slot
-        where = f"{label}: {direction} {path}"
-        name = _stream_name(path) if direction == "stream" else None
-        olds, news = a.get(slot, []), b.get(slot, [])
-        okinds = {e.kind for e in olds}
-        nkinds = {e.kind for e in news}
-        if not news:
-            if okinds & {"dropped", "rejected"} or all(e.severity != "info" for e in olds):
-                res.improvements.append(f"{where}: no longer {'/'.join(sorted(okinds))}")
+        res.add("CHANGED", label, f"upstream calls {oo.upstream_calls} -> {no.upstream_calls}")
+    a, b = _by_key(old), _by_key(new)
+    route = route_of(new.dialect, new.upstream, new.variant)
+    for k in sorted(set(a) | set(b)):
+        direction, path, kind = k
+        where = f"{direction} {path or '(body)'} {kind}"
+        ob, nb = a.get(k), b.get(k)
+        if nb is None and ob is not None:
+            res.add("IMPROVED" if _serious(ob) else "CHANGED", label, f"{where} ({ob.severity}): gone")
+            continue
+        if ob is None and nb is not None:
+            example = f" e.g. {nb.example.path}" + (f" -> {nb.example.to_path}" if nb.example.to_path else "")
+            cat = "REGRESSION" if _serious(nb) else "CHANGED"
+            text = f"{where}: new ({nb.severity}){example}"
+        elif ob is not None and nb is not None:
+            osev, nsev = severity_rank(ob.severity), severity_rank(nb.severity)
+            if nsev < osev:
+                cat, text = "REGRESSION", f"{where}: severity {ob.severity} -> {nb.severity}"
+            elif nsev > osev:
+                cat, text = "IMPROVED", f"{where}: severity {ob.severity} -> {nb.severity}"
+            elif ob.to_path != nb.to_path:
+                cat, text = "CHANGED", f"{where}: now -> {nb.to_path} (was -> {ob.to_path})"
+            elif ob.kind in ("changed", "converted", "added") and \
+                    _short([ob.example.before, ob.example.after]) != _short([nb.example.before, nb.example.after]) \
+                    and ob.example.path == nb.example.path:
+                cat, text = "CHANGED", f"{where}: value {_short(ob.example.after)} -> {_short(nb.example.after)}"
             else:
-                res.changes.append(f"{where}: gone from the translation map (was {'/'.join(sorted(okinds))})")
+                continue
+        else:  # pragma: no cover - k comes from a or b
             continue
-        if not olds:
-            worst = max(news, key=lambda e: _SEV_RANK[e.severity])
-            if nkinds & {"dropped", "rejected"}:
-                res.regressions.append(f"{where}: new {'drop' if 'dropped' in nkinds else 'rejection'}"
-                                       + (f" ({name} lost)" if name and "dropped" in nkinds else ""))
-            elif worst.severity != "info":
-                res.regressions.append(f"{where}: new {worst.kind} ({worst.severity})")
-            else:
-                res.changes.append(f"{where}: new {'/'.join(sorted(nkinds))}")
-            continue
-        if okinds != nkinds:
-            if "dropped" in nkinds and "dropped" not in okinds:
-                what = f"{name} lost" if name else "new drop"
-                res.regressions.append(f"{where}: {what} (was {'/'.join(sorted(okinds))})")
-            elif "rejected" in nkinds and "rejected" not in okinds:
-                res.regressions.append(f"{where}: newly rejected (was {'/'.join(sorted(okinds))})")
-            elif okinds & {"dropped", "rejected"} and not nkinds & {"dropped", "rejected"}:
-                res.improvements.append(f"{where}: {'/'.join(sorted(okinds))} -> {'/'.join(sorted(nkinds))}")
-            else:
-                res.changes.append(f"{where}: {'/'.join(sorted(okinds))} -> {'/'.join(sorted(nkinds))}")
-            continue
-        old_to = sorted(e.to_path or "" for e in olds)
-        new_to = sorted(e.to_path or "" for e in news)
-        if old_to != new_to:
-            res.regressions.append(f"{where}: rename changed: -> {', '.join(old_to)} now -> {', '.join(new_to)}")
-            continue
-        old_vals = sorted(_short([e.before, e.after]) for e in olds)
-        new_vals = sorted(_short([e.before, e.after]) for e in news)
-        if old_vals != new_vals:
-            target = res.regressions if name else res.changes
-            target.append(f"{where}: value changed: {old_vals[0]} -> {new_vals[0]}")
-            continue
-        osev = max(_SEV_RANK[e.severity] for e in olds)
-        nsev = max(_SEV_RANK[e.severity] for e in news)
-        if nsev > osev:
-            res.regressions.append(f"{where}: severity rose to {max(news, key=lambda e: _SEV_RANK[e.severity]).severity}")
-        elif nsev < osev:
-            res.improvements.append(f"{where}: severity fell")
+        if cat == "REGRESSION" and gaps is not None and gaps.accepts(new.gateway, route, direction, path, kind):
+            cat, text = "KNOWN", f"{text} (known gap)"
+        res.add(cat, label, text)
 
 
-def check_run(run_dir: Path, fixtures_dir: Path) -> CheckResult:
-    fixtures = load_fixtures(fixtures_dir)
+def check_run(run_dir: Path, fixtures_dir: Path, known_gaps: Path | None = None) -> CheckResult:
     res = CheckResult()
+    fixtures = load_fixtures(fixtures_dir)
+    gaps = load_known_gaps(known_gaps) if known_gaps is not None else None
+    return check_fixtures(iter_run_fixtures(run_dir, res.warnings), fixtures, gaps, res, known_gaps)
+
+
+def check_fixtures(current: Iterable[Fixture], fixtures: dict[tuple[str, str, str, str], tuple[Path, Fixture]],
+                   gaps: KnownGaps | None = None, res: CheckResult | None = None,
+                   gaps_name: Path | str | None = None) -> CheckResult:
+    """Compare the fixtures of a run (``fixture_of`` each exchange) with the accepted ones."""
+    res = res if res is not None else CheckResult()
     seen: set[tuple[str, str, str, str]] = set()
-    for fx in iter_run_fixtures(run_dir, res.warnings):
+    present: set[tuple[str, str, str, str, str]] = set()
+    for fx in current:
         key = fx.key()
         seen.add(key)
+        route = route_of(fx.dialect, fx.upstream, fx.variant)
+        present.update((fx.gateway, route, b.direction, b.path, b.kind) for b in fx.behaviours if _serious(b))
         if key not in fixtures:
-            res.changes.append(f"{_label(key)}: no fixture for this exchange (new case or gateway)")
+            res.add("CHANGED", exchange_label(key), "no fixture for this exchange (new case or gateway)")
             continue
         res.compared += 1
-        compare_fixture(fixtures[key][1], fx, res)
+        compare_fixture(fixtures[key][1], fx, res, gaps)
     for key, (path, _fx) in sorted(fixtures.items()):
         if key not in seen:
-            res.regressions.append(f"{_label(key)}: exchange missing from the run (fixture {path.name})")
+            res.add("REGRESSION", exchange_label(key), f"exchange missing from the run (fixture {path.name})")
+    if gaps is not None:
+        for g in gaps.gaps:
+            if (g.gateway, g.route, g.direction, g.path, g.kind) not in present:
+                res.add("IMPROVED", f"known-gaps/{g.gateway}[{g.route}]",
+                        f"{g.direction} {g.path or '(body)'} {g.kind}: known gap no longer seen "
+                        f"(remove it from {gaps_name or 'the known-gaps file'})")
     return res
+
+
+def load_known_gaps(path: Path) -> KnownGaps:
+    """A known-gaps file (YAML or JSON); its ``format_version`` is checked like a fixture's."""
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as e:
+        raise BadInput(f"{path}: cannot read ({e})") from None
+    except yaml.YAMLError as e:
+        raise BadInput(f"{path}: not YAML/JSON ({str(e).splitlines()[0]})") from None
+    version = data.get("format_version") if isinstance(data, dict) else None
+    if version != KNOWN_GAPS_FORMAT_VERSION:
+        found = "no format_version (not a gatewaylens known-gaps file)" if version is None else f"format_version {version!r}"
+        raise BadInput(f"{path}: {found}; this gatewaylens reads known-gaps format_version {KNOWN_GAPS_FORMAT_VERSION}")
+    try:
+        return KnownGaps.model_validate(data)
+    except ValidationError as e:
+        raise BadInput(f"{path}: {one_line_error(e)}") from None
+
+
+# ---------------------------------------------------------------------------------------------
+# CI outputs: JUnit XML, Markdown summary, JSON result.
+# ---------------------------------------------------------------------------------------------
+
+
+def junit_xml(res: CheckResult, name: str = "gatewaylens") -> str:
+    """JUnit XML (the common ``testsuites/testsuite/testcase/failure`` shape read by GitHub, GitLab,
+    Jenkins): one testcase per gateway x case x upstream; a regression is a failure carrying its lines."""
+    suite = ET.Element("testsuite", name=name)
+    failures = 0
+    for label in sorted(res.testcases):
+        lines = res.testcases[label]
+        gateway = label.split("/", 1)[0]
+        tc = ET.SubElement(suite, "testcase", classname=f"{name}.{gateway}", name=label, time="0")
+        bad = [ln for ln in lines if ln.startswith("REGRESSION")]
+        if bad:
+            failures += 1
+            fail = ET.SubElement(tc, "failure", message=bad[0][:200], type="regression")
+            fail.text = "\n".join(lines)
+        elif lines:
+            out = ET.SubElement(tc, "system-out")
+            out.text = "\n".join(lines)
+    suite.set("tests", str(len(res.testcases)))
+    suite.set("failures", str(failures))
+    suite.set("errors", "0")
+    suite.set("skipped", "0")
+    root = ET.Element("testsuites", name=name, tests=str(len(res.testcases)), failures=str(failures), errors="0")
+    root.append(suite)
+    ET.indent(root)
+    return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"
+
+
+def _md(text: str) -> str:
+    return text.replace("|", "\\|").replace("<", "&lt;")
+
+
+def markdown_summary(res: CheckResult) -> str:
+    verdict = "❌ regressions" if res.failed else ("✅ unchanged" if res.unchanged else "✅ no regression")
+    out = [f"## gatewaylens check: {verdict}", "",
+           f"{res.compared} exchange(s) compared: {len(res.regressions)} regression(s), {len(res.changes)} change(s), "
+           f"{len(res.improvements)} improvement(s), {len(res.known)} known gap(s).", ""]
+    for title, items in (("Regressions", res.regressions), ("Improvements", res.improvements),
+                         ("Changes", res.changes), ("Known gaps (accepted)", res.known)):
+        if items:
+            out += [f"### {title}", ""] + [f"- `{_md(i)}`" for i in items] + [""]
+    return "\n".join(out)
+
+
+def result_json(res: CheckResult) -> dict[str, Any]:
+    return {"format_version": CHECK_RESULT_FORMAT_VERSION, "ok": not res.failed, "compared": res.compared,
+            "regressions": res.regressions, "changes": res.changes, "improvements": res.improvements,
+            "known": res.known, "warnings": res.warnings,
+            "testcases": [{"name": k, "lines": v} for k, v in sorted(res.testcases.items())]}

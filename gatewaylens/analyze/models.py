@@ -173,6 +173,8 @@ class ExchangeSummary(BaseModel):
 
 
 class GatewayScore(BaseModel):
+    """Per-gateway counts and fidelity score of an analysis."""
+
     gateway: str
     exchanges: int = 0
     translated: int = 0
@@ -275,20 +277,32 @@ class Verdict(BaseModel):
 
 
 # --------------------------------------------------------------------------------------------
-# Fixtures: one normalized translation map per (gateway, case, upstream, variant).
+# Fixtures: the behaviours of one (gateway, case, upstream, variant), volatile values masked.
 # --------------------------------------------------------------------------------------------
 
 
-class FixtureEntry(BaseModel):
+class FixtureExample(BaseModel):
+    """One leaf of the exchange that shows the behaviour, volatile values masked."""
+
     model_config = ConfigDict(extra="forbid")
-    direction: Direction
-    kind: Kind
     path: str
     to_path: str | None = None
     before: Any | None = None
     after: Any | None = None
-    severity: Severity
     upstream_index: int | None = None
+
+
+class FixtureBehaviour(BaseModel):
+    """One behaviour of one exchange: its leaves folded by (direction, generic path, kind, severity)."""
+
+    model_config = ConfigDict(extra="forbid")
+    direction: Direction
+    path: str = Field(description="generic path: list indexes written [*]")
+    kind: Kind
+    severity: Severity
+    to_path: str | None = Field(None, description="generic path on the other side")
+    count: int = Field(1, description="leaves of this exchange that show it")
+    example: FixtureExample
 
 
 class FixtureOutcome(BaseModel):
@@ -311,7 +325,37 @@ class Fixture(BaseModel):
     upstream: UpstreamKind
     variant: str = ""
     outcome: FixtureOutcome
-    translation: list[FixtureEntry]
+    behaviours: list[FixtureBehaviour]
 
     def key(self) -> tuple[str, str, str, str]:
         return (self.gateway, self.case_id, self.upstream, self.variant)
+
+
+# --------------------------------------------------------------------------------------------
+# Known gaps: behaviours a gateway accepts; ``analyze check --known-gaps FILE`` does not fail on them.
+# --------------------------------------------------------------------------------------------
+
+KNOWN_GAPS_FORMAT_VERSION = 1
+
+
+class KnownGap(BaseModel):
+    """One accepted behaviour, keyed like a behaviour minus its severity (a severity change of an
+    accepted gap stays accepted; a new path or kind does not)."""
+
+    model_config = ConfigDict(extra="forbid")
+    gateway: str = Field(description="gateway profile name, as in the fixtures")
+    route: str = Field(description="client dialect -> upstream kind [/variant], e.g. 'chat->anthropic'")
+    direction: Direction
+    path: str = Field(description="generic path: list indexes written [*]")
+    kind: Kind
+    reason: str = Field("", description="why it is accepted (free text)")
+
+
+class KnownGaps(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    format_version: int = KNOWN_GAPS_FORMAT_VERSION
+    gaps: list[KnownGap] = Field(default_factory=list)
+
+    def accepts(self, gateway: str, route: str, direction: str, path: str, kind: str) -> bool:
+        return any(g.gateway == gateway and g.route == route and g.direction == direction and g.path == path
+                   and g.kind == kind for g in self.gaps)

@@ -98,6 +98,8 @@ class Case(BaseModel):
 
 
 class Corpus(BaseModel):
+    """A corpus file: the cases capture replays through each gateway."""
+
     model_config = ConfigDict(extra="forbid")
     version: int = 1
     description: str = ""

@@ -950,15 +950,19 @@ async def _worker(t: GatewayTarget, opts: CaptureOptions, done_ids: set[str], wr
 
 
 async def run_capture(opts: CaptureOptions, say: Callable[[str], None] | None = None,
-                      stdout: TextIO | None = None) -> RunOutcome:
-    """Everything after validated input: mock, run dir, launches, workers, summary, cleanup."""
+                      stdout: TextIO | None = None, *, progress: TextIO | None = None,
+                      signals: bool = True) -> RunOutcome:
+    """Everything after validated input: mock, run dir, launches, workers, summary, cleanup.
+
+    ``progress``: where progress lines go (default stderr); ``signals=False``: install no
+    SIGINT/SIGTERM handlers (library use, see :func:`gatewaylens.capture`)."""
     stdout = stdout or sys.stdout
     scrub = Scrubber()
     cases = filter_cases(opts.corpus.corpus.cases, opts.cases_glob, opts.dialects, opts.stream)
     if not cases:
         raise InputError("no case matches the filters (--cases / --dialects / --stream)")
     collect_secrets(scrub, opts.profiles, cases, opts.mock_url)
-    reporter = Reporter(scrub)
+    reporter = Reporter(scrub, progress)
     out = say or reporter.line
 
     # Output location is checked before any traffic; the directory is created once the mock is up.
@@ -1040,7 +1044,7 @@ async def run_capture(opts: CaptureOptions, say: Callable[[str], None] | None = 
         if body_task is not None and not body_task.done():
             body_task.cancel()
 
-    for sig in (signal.SIGINT, signal.SIGTERM):
+    for sig in (signal.SIGINT, signal.SIGTERM) if signals else ():
         try:
             loop.add_signal_handler(sig, on_signal, sig)
             installed.append(sig)
