@@ -185,3 +185,75 @@ def test_secret_in_gateway_url_not_echoed_in_errors(tmp_path: Path, monkeypatch:
                                             "--mock", "http://127.0.0.1:9", "--no-start-mock"])
     assert code == 2
     assert "sk-canary" not in err and "REDACTED" in err
+
+
+# ----------------------------------------------------------------------------------------------
+# A corpus directory (corpus.d/ style) and several corpus paths
+# ----------------------------------------------------------------------------------------------
+
+
+def _write(path: Path, cases: list[dict[str, Any]]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({"cases": cases}))
+
+
+def test_a_directory_merges_every_json_file_in_name_order(tmp_path: Path) -> None:
+    _write(tmp_path / "d" / "20-late.json", [chat_case("c")])
+    _write(tmp_path / "d" / "10-early.json", [chat_case("a"), chat_case("b")])
+    (tmp_path / "d" / "notes.txt").write_text("not a corpus")
+    loaded = load_corpus(tmp_path / "d")
+    assert [c.id for c in loaded.corpus.cases] == ["a", "b", "c"]
+    assert loaded.origin == {"a": f"{tmp_path / 'd'}/10-early.json", "b": f"{tmp_path / 'd'}/10-early.json",
+                             "c": f"{tmp_path / 'd'}/20-late.json"}
+    # the run keeps one merged corpus.json, which loads back to the same cases
+    copy = tmp_path / "copy.json"
+    copy.write_text(loaded.copy_text())
+    assert [c.id for c in load_corpus(copy).corpus.cases] == ["a", "b", "c"]
+    # the hash covers every file: changing one changes it
+    before = loaded.sha256
+    _write(tmp_path / "d" / "20-late.json", [chat_case("c", note="probe 2")])
+    assert load_corpus(tmp_path / "d").sha256 != before
+
+
+def test_a_file_and_a_directory_merge_and_a_single_file_keeps_its_own_hash(tmp_path: Path) -> None:
+    import hashlib
+
+    _write(tmp_path / "corpus.json", [chat_case("a")])
+    _write(tmp_path / "corpus.d" / "pack.json", [chat_case("b")])
+    both = load_corpus([tmp_path / "corpus.json", tmp_path / "corpus.d"])
+    assert [c.id for c in both.corpus.cases] == ["a", "b"]
+    one = load_corpus(tmp_path / "corpus.json")
+    assert one.sha256 == hashlib.sha256((tmp_path / "corpus.json").read_bytes()).hexdigest()
+    assert one.copy_text() == (tmp_path / "corpus.json").read_text()
+
+
+@pytest.mark.parametrize(("files", "expected"), [
+    ({"10-a.json": [chat_case("a")], "20-b.json": [chat_case("a")]},
+     "corpus.d/20-b.json: case 'a': id: duplicate id (also in corpus.d/10-a.json)"),
+    ({"10-a.json": [chat_case("a")], "20-b.json": [chat_case("b", stream=True)]},
+     "corpus.d/20-b.json: case 'b': stream: stream is true but body.stream is None"),
+    ({"10-a.json": [chat_case("a", expect=[{"path": "x", "must": "keep"}])]},
+     "corpus.d/10-a.json: case 'a': expect[0].must: Input should be 'honour', 'convert', 'reject_ok', "),
+    ({"10-a.json": [chat_case("a")], "20-b.json": {"cases": []}}, "corpus.d/20-b.json: cases: the corpus has no cases"),
+    ({}, "corpus.d: directory holds no *.json corpus file"),
+])
+def test_a_bad_file_in_the_directory_is_one_line_naming_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                         files: dict[str, Any], expected: str) -> None:
+    (tmp_path / "corpus.d").mkdir()
+    for name, content in files.items():
+        (tmp_path / "corpus.d" / name).write_text(json.dumps(content if isinstance(content, dict) else {"cases": content}))
+    code, err = run(tmp_path, monkeypatch, ["--corpus", "corpus.d", *GW])
+    assert code == 2, err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in err, err
+    assert lines[0].startswith(expected), lines[0]
+    assert not (tmp_path / "output").exists()
+
+
+def test_default_corpus_adds_corpus_d_when_present(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No --corpus: corpus.json, plus corpus.d/ beside it; a clash between them is caught at once."""
+    _write(tmp_path / "corpus.json", [chat_case("a")])
+    _write(tmp_path / "corpus.d" / "pack.json", [chat_case("a")])
+    code, err = run(tmp_path, monkeypatch, GW)
+    assert code == 2
+    assert err.strip() == "corpus.d/pack.json: case 'a': id: duplicate id (also in corpus.json)"

@@ -40,7 +40,10 @@ from gatewaylens.dialects import (
 )
 from gatewaylens.mock.server import MockServer
 
-CORPUS_PATH = Path(__file__).resolve().parent.parent / "corpus.json"
+ROOT = Path(__file__).resolve().parent.parent
+CORPUS_PATH = ROOT / "corpus.json"
+#: The corpus directory the default run reads beside corpus.json (reported-bug pack, conversations).
+CORPUS_DIR = ROOT / "corpus.d"
 
 #: Token-limit fields whose values must be distinctive and unique across the corpus.
 TOKEN_KEYS = ("max_tokens", "max_completion_tokens", "max_output_tokens", "budget_tokens")
@@ -61,8 +64,23 @@ def _corpus() -> Corpus:
     return Corpus.model_validate_json(CORPUS_PATH.read_bytes())
 
 
+@cache
+def _full() -> Corpus:
+    """corpus.json and every file of corpus.d/, merged the way capture's default run loads them."""
+    from gatewaylens.capture.corpus import load_corpus
+
+    return load_corpus([CORPUS_PATH, CORPUS_DIR]).corpus
+
+
 @pytest.fixture
 def corpus() -> Corpus:
+    """The whole default corpus: the value rules hold for the pack as much as for corpus.json."""
+    return _full()
+
+
+@pytest.fixture
+def base() -> Corpus:
+    """corpus.json alone (coverage quotas that are about the shipped base file)."""
     return _corpus()
 
 
@@ -368,7 +386,8 @@ def test_tool_names_end_in_gwl(corpus: Corpus) -> None:
 # ----------------------------------------------------------------------------------------------
 
 
-def test_scripted_failures_cover_each_dialect_and_both_upstreams(corpus: Corpus) -> None:
+def test_scripted_failures_cover_each_dialect_and_both_upstreams(base: Corpus) -> None:
+    corpus = base
     kinds: dict[str, set[str]] = {d: set() for d in DIALECTS}
     for case in corpus.cases:
         for step in case.script or []:
@@ -398,10 +417,11 @@ def test_error_cases_are_tagged(corpus: Corpus) -> None:
             assert "errors" in case.tags, case.id
 
 
-def test_upstream_restrictions_are_rare_and_explained(corpus: Corpus) -> None:
-    restricted = [c for c in corpus.cases if c.upstream is not None and set(c.upstream) != set(UPSTREAMS)]
-    assert len(restricted) <= len(corpus.cases) // 10
-    for case in restricted:
+def test_upstream_restrictions_are_rare_and_explained(corpus: Corpus, base: Corpus) -> None:
+    restricted = [c for c in base.cases if c.upstream is not None and set(c.upstream) != set(UPSTREAMS)]
+    assert len(restricted) <= len(base.cases) // 10
+    # a reported bug often needs one provider shape; every restricted case says which and why
+    for case in [c for c in corpus.cases if c.upstream is not None and set(c.upstream) != set(UPSTREAMS)]:
         assert "upstream" in case.note.lower(), case.id
 
 
@@ -711,3 +731,99 @@ async def test_stream_cuts_fall_mid_text_for_every_upstream_dialect(mock_server:
                 assert deltas, (case_id, dialect)
                 assert step.cut_after is not None
                 assert deltas[0] < step.cut_after <= deltas[-1], (case_id, dialect, step.cut_after, deltas)
+
+
+# ----------------------------------------------------------------------------------------------
+# The reported-bug pack (corpus.d/): every case reproduces one public report
+# ----------------------------------------------------------------------------------------------
+
+#: tag -> the GitHub repository whose tracker the gateway's reports live in
+BUG_TRACKERS = {
+    "litellm": "BerriAI/litellm", "portkey": "Portkey-AI/gateway", "bifrost": "maximhq/bifrost",
+    "claude-code-router": "musistudio/claude-code-router", "envoy-ai-gateway": "envoyproxy/ai-gateway",
+    "kong": "Kong/kong",
+}
+
+
+def _pack(corpus: Corpus) -> list[Case]:
+    return [c for c in corpus.cases if "reported-bug" in c.tags]
+
+
+def test_pack_is_big_enough_and_spans_the_gateways(corpus: Corpus) -> None:
+    pack = _pack(corpus)
+    assert len(pack) >= 30
+    gateways = Counter(t for c in pack for t in c.tags if t in BUG_TRACKERS)
+    assert {"litellm", "portkey", "bifrost", "claude-code-router"} <= set(gateways), gateways
+    assert {c.dialect for c in pack} == set(DIALECTS)
+    assert {True, False} == {c.stream for c in pack}
+    assert set(UPSTREAMS) <= {u for c in pack for u in c.upstreams()}
+
+
+def test_pack_cases_name_their_report(corpus: Corpus) -> None:
+    """id bug-<gateway>-<number>, source the report's URL in that gateway's tracker, one-line summary."""
+    for case in _pack(corpus):
+        gateway = next(t for t in case.tags if t in BUG_TRACKERS)
+        m = re.fullmatch(rf"bug-{re.escape(gateway)}-(\d+)", case.id)
+        assert m, case.id
+        assert case.source == f"https://github.com/{BUG_TRACKERS[gateway]}/issues/{m.group(1)}" or \
+            case.source == f"https://github.com/{BUG_TRACKERS[gateway]}/pull/{m.group(1)}", (case.id, case.source)
+        assert case.summary and "\n" not in case.summary and 10 <= len(case.summary) <= 120, case.id
+        assert case.note.startswith("Reported"), case.id
+
+
+def test_pack_cases_state_the_correct_behaviour(corpus: Corpus) -> None:
+    """Each case says what a faithful gateway does, machine-readably, and points at something the
+    request can have (a request path the body holds, or a header the case sends)."""
+    stream_paths = {"text", "tool_arguments", "reasoning", "usage", "finish_reason", "terminal", "role"}
+    for case in _pack(corpus):
+        assert case.expect, case.id
+        for e in case.expect:
+            if e.direction == "headers":
+                assert e.path and e.path.lower() in {k.lower() for k in case.headers}, (case.id, e.path)
+            elif e.direction == "stream":
+                assert case.stream and e.path in stream_paths, (case.id, e.path)
+            elif e.direction == "request" and e.path and e.must != "must_not_add":
+                assert resolve(case.body, e.path), (case.id, e.path)
+            elif e.direction == "request" and e.path:
+                assert not resolve(case.body, e.path), f"{case.id}: must_not_add {e.path}, but the client sends it"
+
+
+def resolve(value: Any, path: str) -> list[Any]:
+    """Values at an expectation path (``a.b[0].c``, ``[*]`` any index) in a JSON value."""
+    current = [value]
+    for key, index in re.findall(r"([^.\[\]]+)|\[(\d+|\*)\]", path):
+        nxt: list[Any] = []
+        for v in current:
+            if key and isinstance(v, dict) and key in v:
+                nxt.append(v[key])
+            elif index == "*" and isinstance(v, list):
+                nxt.extend(v)
+            elif index and index != "*" and isinstance(v, list) and int(index) < len(v):
+                nxt.append(v[int(index)])
+        current = nxt
+    return current
+
+
+def test_resolve_follows_expectation_paths() -> None:
+    body = {"a": [{"b": 1}, {"b": 2, "$defs": {"x": 3}}]}
+    assert resolve(body, "a[1].b") == [2]
+    assert resolve(body, "a[*].b") == [1, 2]
+    assert resolve(body, "a[1].$defs.x") == [3]
+    assert resolve(body, "a[2].b") == [] and resolve(body, "c") == []
+
+
+def test_pack_scripts_answer_in_the_upstream_shape_they_name(corpus: Corpus) -> None:
+    """A custom event list or body is one provider's wire shape, so its case runs on that upstream
+    only; events of a stream case parse and end the way that provider ends a stream."""
+    for case in _pack(corpus):
+        for step in case.script or []:
+            if step.events is None and step.body is None:
+                continue
+            assert case.upstream is not None and len(case.upstream) == 1, case.id
+            kind = case.upstream[0]
+            if step.events is not None:
+                assert case.stream, case.id
+                last = step.events[-1]
+                assert (last.data == "[DONE]") if kind == "openai" else (last.event == "message_stop"), case.id
+            if step.body is not None and kind == "anthropic":
+                assert step.body.get("type") == "message", case.id

@@ -9,7 +9,7 @@ from typing import Any
 
 import click
 
-from gatewaylens.capture.corpus import InputError, load_corpus
+from gatewaylens.capture.corpus import InputError, default_corpus_paths, load_corpus
 from gatewaylens.capture.runner import CaptureOptions, run_capture
 from gatewaylens.capture.selection import select
 from gatewaylens.dialects import DIALECTS, Dialect, UpstreamKind, redact_url
@@ -43,8 +43,9 @@ def _fail(message: str) -> None:
 @click.option("--gateways-file", "gateway_files", multiple=True, metavar="FILE",
               type=click.Path(dir_okay=False, path_type=Path),
               help="JSON/YAML file of gateway profiles (custom paths, headers, models, dialects).")
-@click.option("--corpus", "corpus_path", default="corpus.json", show_default=True, metavar="FILE",
-              type=click.Path(path_type=Path), help="Corpus of cases.")
+@click.option("--corpus", "corpus_paths", multiple=True, metavar="PATH", type=click.Path(path_type=Path),
+              help="Corpus of cases: a JSON file or a directory of them (every *.json, merged); repeatable. "
+                   "Default: corpus.json, plus corpus.d/ when it exists.")
 @click.option("--mock", "mock_url", default="http://127.0.0.1:9999", show_default=True, metavar="URL",
               help="The recording mock; started in-process when nothing answers on a loopback URL.")
 @click.option("--no-start-mock", is_flag=True, help="Never start the mock; fail when it is not running.")
@@ -67,14 +68,14 @@ def _fail(message: str) -> None:
                    "flight end the wait at once).")
 @click.option("--json", "json_summary", is_flag=True, help="Print the summary as JSON on stdout.")
 def main(gateway_names: str | None, custom: tuple[str, ...], default_upstream: str, gateway_files: tuple[Path, ...],
-         corpus_path: Path, mock_url: str, no_start_mock: bool, launch: bool, docker: bool, channel_base: str | None,
+         corpus_paths: tuple[Path, ...], mock_url: str, no_start_mock: bool, launch: bool, docker: bool, channel_base: str | None,
          out: Path | None, resume: bool,
          cases_glob: str | None, dialects: str | None, stream: bool | None, timeout_s: float, settle_ms: float,
          json_summary: bool) -> None:
     """Send every corpus case through each gateway and record what reached the mock upstream."""
     try:
         dialect_list = _parse_dialects(dialects)
-        corpus = load_corpus(corpus_path)
+        corpus = load_corpus(list(corpus_paths) or default_corpus_paths())
         upstream: UpstreamKind = "anthropic" if default_upstream == "anthropic" else "openai"
         sel = select(gateway_names, custom, gateway_files, upstream)
         if channel_base is not None and not channel_base.startswith(("http://", "https://")):
@@ -83,7 +84,7 @@ def main(gateway_names: str | None, custom: tuple[str, ...], default_upstream: s
             raise InputError(f"--mock: URL must start with http:// or https://, got {redact_url(mock_url)!r}")
         recorded: dict[str, Any] = {
             "gateways": gateway_names, "gateway": [redact_url(c) for c in custom], "upstream": default_upstream,
-            "gateways_file": [str(f) for f in gateway_files], "corpus": str(corpus_path),
+            "gateways_file": [str(f) for f in gateway_files], "corpus": ",".join(str(p) for p in corpus.paths),
             "mock": redact_url(mock_url), "start_mock": not no_start_mock, "launch": launch, "docker": docker,
             "channel_base": redact_url(channel_base) if channel_base else None,
             "out": str(out) if out else None, "resume": resume, "cases": cases_glob, "dialects": dialect_list,

@@ -6,6 +6,10 @@ naming the file, the item (case id when it has a usable one, else ``#index``) an
     corpus.json: case 'chat-basic': stream: stream is true but body.stream is None
 
 The CLI prints that line and exits 2 before any traffic is sent.
+
+A corpus is one JSON file or a directory of them (``corpus.d/`` style: every ``*.json`` in it, in
+name order, merged); several paths merge the same way.  Case ids are unique across every file; an
+error names the file the case came from.
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -37,6 +41,32 @@ class LoadedCorpus:
     corpus: Corpus
     path: Path
     sha256: str
+    #: every path given (files and directories), in order; ``path`` is the first
+    paths: list[Path] = field(default_factory=list)
+    #: which file each case came from (case id -> file label)
+    origin: dict[str, str] = field(default_factory=dict)
+
+    def copy_text(self) -> str:
+        """What a run directory keeps as ``corpus.json``: the file itself when the corpus is one file,
+        else the merged corpus."""
+        if len(self.paths) <= 1 and not self.path.is_dir():
+            return self.path.read_text(encoding="utf-8")
+        return self.merged_json()
+
+    def merged_json(self) -> str:
+        """The whole corpus as one JSON document (what a run directory keeps as ``corpus.json``)."""
+        return self.corpus.model_dump_json(indent=1, exclude_defaults=True) + "\n"
+
+
+#: Where the default corpus lives: the shipped file and, when present, the directory beside it.
+DEFAULT_CORPUS = Path("corpus.json")
+DEFAULT_CORPUS_DIR = Path("corpus.d")
+
+
+def default_corpus_paths() -> list[Path]:
+    """``corpus.json`` plus ``corpus.d/`` when that directory exists (the reported-bug pack and the
+    conversation cases live there)."""
+    return [DEFAULT_CORPUS, *([DEFAULT_CORPUS_DIR] if DEFAULT_CORPUS_DIR.is_dir() else [])]
 
 
 def read_json_file(path: Path, label: str) -> tuple[Any, bytes]:
@@ -108,12 +138,7 @@ def validate_items(items: Sequence[Any], model: type[M], label: str, kind: str, 
     return out
 
 
-def load_corpus(path: Path, label: str | None = None) -> LoadedCorpus:
-    """Load and validate a corpus file.
-
-    Accepts ``{"version":..., "description":..., "cases":[...]}`` or a bare list of cases.
-    """
-    label = label or str(path)
+def _corpus_document(path: Path, label: str) -> tuple[dict[str, Any], bytes]:
     data, raw = read_json_file(path, label)
     if isinstance(data, list):
         data = {"cases": data}
@@ -121,18 +146,64 @@ def load_corpus(path: Path, label: str | None = None) -> LoadedCorpus:
         raise InputError(f"{label}: expected an object with a 'cases' list, got {type(data).__name__}")
     if "cases" not in data:
         raise InputError(f"{label}: cases: field required")
-    cases_raw = data["cases"]
-    if not isinstance(cases_raw, list):
-        raise InputError(f"{label}: cases: expected a list, got {type(cases_raw).__name__}")
-    if not cases_raw:
-        raise InputError(f"{label}: cases: the corpus has no cases")
-    # A model-level check (stream vs body.stream) has no location of its own: name the field.
-    cases = validate_items(cases_raw, Case, label, "case", "id", default_field="stream")
-    top = {k: v for k, v in data.items() if k != "cases"}
+    if not isinstance(data["cases"], list):
+        raise InputError(f"{label}: cases: expected a list, got {type(data['cases']).__name__}")
+    return data, raw
+
+
+def _corpus_files(path: Path, label: str) -> list[tuple[Path, str]]:
+    """A file is itself; a directory is every ``*.json`` directly in it, in name order."""
+    if not path.is_dir():
+        return [(path, label)]
     try:
-        corpus = Corpus.model_validate({**top, "cases": []})
+        files = sorted(p for p in path.iterdir() if p.suffix == ".json" and not p.name.startswith("."))
+    except OSError as e:
+        raise InputError(f"{label}: cannot read directory: {one_line(e.strerror or str(e))}") from None
+    if not files:
+        raise InputError(f"{label}: directory holds no *.json corpus file")
+    return [(f, f"{label.rstrip('/')}/{f.name}") for f in files]
+
+
+def load_corpus(path: Path | Sequence[Path], label: str | None = None) -> LoadedCorpus:
+    """Load and validate a corpus: a file, a directory of ``*.json`` files, or several of either.
+
+    Each file holds ``{"version":..., "description":..., "cases":[...]}`` or a bare list of cases.
+    Ids must be unique across all files; the top-level fields of the first file are kept.
+    """
+    paths = [path] if isinstance(path, Path) else list(path)
+    if not paths:
+        raise InputError("--corpus: no corpus given")
+    files: list[tuple[Path, str]] = []
+    for i, p in enumerate(paths):
+        files.extend(_corpus_files(p, label if (label and i == 0) else str(p)))
+    digest = hashlib.sha256()
+    cases: list[Case] = []
+    origin: dict[str, str] = {}
+    top: dict[str, Any] | None = None
+    top_label = files[0][1]
+    raws: list[bytes] = []
+    for fpath, flabel in files:
+        data, raw = _corpus_document(fpath, flabel)
+        if not data["cases"]:
+            raise InputError(f"{flabel}: cases: the corpus has no cases")
+        raws.append(raw)
+        digest.update(f"{fpath.name}\0{len(raw)}\0".encode())
+        digest.update(raw)
+        # A model-level check (stream vs body.stream) has no location of its own: name the field.
+        for case in validate_items(data["cases"], Case, flabel, "case", "id", default_field="stream"):
+            if case.id in origin:
+                where = "earlier in this file" if origin[case.id] == flabel else f"also in {origin[case.id]}"
+                raise InputError(f"{flabel}: case '{case.id}': id: duplicate id ({where})")
+            origin[case.id] = flabel
+            cases.append(case)
+        if top is None:
+            top = {k: v for k, v in data.items() if k != "cases"}
+    try:
+        corpus = Corpus.model_validate({**(top or {}), "cases": []})
     except ValidationError as e:
-        field, msg = first_error(e, "(corpus)")
-        raise InputError(f"{label}: {field}: {msg}") from None
+        field_name, msg = first_error(e, "(corpus)")
+        raise InputError(f"{top_label}: {field_name}: {msg}") from None
     corpus.cases = cases
-    return LoadedCorpus(corpus=corpus, path=path, sha256=hashlib.sha256(raw).hexdigest())
+    # One file: the hash of its bytes, as before; several: of every file's name and bytes in order.
+    sha = digest.hexdigest() if len(files) > 1 else hashlib.sha256(raws[0]).hexdigest()
+    return LoadedCorpus(corpus=corpus, path=paths[0], sha256=sha, paths=paths, origin=origin)

@@ -1079,7 +1079,7 @@ async def run_capture(opts: CaptureOptions, say: Callable[[str], None] | None = 
         # The run is self-contained: analyze reads case notes from this copy (secrets scrubbed).
         corpus_copy = run_dir / "corpus.json"
         if not corpus_copy.exists():
-            corpus_copy.write_text(scrub(opts.corpus.path.read_text(encoding="utf-8")), encoding="utf-8")
+            corpus_copy.write_text(scrub(opts.corpus.copy_text()), encoding="utf-8")
         writer = ExchangeWriter(run_dir, scrub)
         active = [t for t in targets if not t.info.skipped]
         reporter.start({t.name: len([i for i in t.items if i.id not in done_ids]) for t in active})
