@@ -42,6 +42,11 @@ def pipe_exchange(value: str, gateway: str = "gw-a", case_id: str = "pipes") -> 
                          client_response=ClientResponse(status=200, body=answer_body("chat", "gwl text", (1234, 567))))
 
 
+def detail(run_dir: Path, gateway: str) -> str:
+    """A gateway's detail file (report/<gateway>.md): per-case tables, streams, verdicts."""
+    return (run_dir / "report" / f"{gateway}.md").read_text(encoding="utf-8")
+
+
 def table_rows_are_well_formed(md: str) -> None:
     """Every table row has as many unescaped cell separators as its header."""
     width = None
@@ -59,7 +64,8 @@ def test_report_escapes_pipes_and_newlines_and_elides(tmp_path: Path) -> None:
     nasty = "a|b\nc" + "x" * 300
     run = write_run(tmp_path / "run", [pipe_exchange(nasty)], corpus=[{"id": "pipes", "note": "odd | values\nhere"}])
     res = analyze_run(run)
-    md = res.report_path.read_text(encoding="utf-8")
+    table_rows_are_well_formed(res.report_path.read_text(encoding="utf-8"))
+    md = detail(run, "gw-a")
     table_rows_are_well_formed(md)
     assert "a\\|b\\\\nc" in md  # pipe escaped; the newline shown as a JSON escape, never raw
     assert "(len " in md  # elided with its length
@@ -73,10 +79,14 @@ def test_synthetic_run_report_sections_and_scores(tmp_path: Path) -> None:
     run = write_synthetic_run(tmp_path / "run", 72)
     res = analyze_run(run)
     md = res.report_path.read_text(encoding="utf-8")
-    for heading in ("## Scoreboard", "## Cases × gateways", "## Field support matrix", "### chat clients", "## Cases",
-                    "Stream summary:"):
+    for heading in ("## What each gateway does", "## Scoreboard", "## Cases × gateways", "## Field support matrix",
+                    "### chat clients", "Response:", "Stream:"):
         assert heading in md
+    assert md.index("## What each gateway does") < md.index("## Scoreboard")
     table_rows_are_well_formed(md)
+    lossy = detail(run, "synth-lossy")
+    assert "## Cases" in lossy and "Stream summary:" in lossy
+    table_rows_are_well_formed(lossy)
     scores = {s.gateway: s.fidelity for s in res.scores}
     assert scores["synth-identity"] == 100.0
     assert scores["synth-translate"] == 100.0
@@ -142,7 +152,9 @@ def test_verdicts_merge_and_bad_files_are_named(tmp_path: Path) -> None:
     assert res.verdicts == 1
     assert len(res.verdict_errors) == 1 and "bad.json" in res.verdict_errors[0] and "gateways.0" in res.verdict_errors[0]
     md = res.report_path.read_text(encoding="utf-8")
-    assert "**lossy**" in md and "silently dropped" in md and "bad.json" in md
+    assert "bad.json" in md
+    md = detail(run, "gw-a")
+    assert "**lossy**" in md and "silently dropped" in md
 
 
 def test_baseline_lists_appeared_and_disappeared(tmp_path: Path) -> None:
@@ -234,8 +246,44 @@ def test_matrix_cell_is_split_by_upstream_only_when_the_kinds_differ(tmp_path: P
                                         exchange("same", "openai", False), exchange("same", "anthropic", False)])
     analyze_run(run)
     md = (run / "report.md").read_text()
-    mixed = next(line for line in md.splitlines() if line.startswith("| [mixed]"))
-    same = next(line for line in md.splitlines() if line.startswith("| [same]"))
-    assert "openai: 100 · anthropic: not supported" in mixed
-    assert "openai:" not in same
-    assert "| 100 |" in same
+    # one column per gateway and upstream kind: a case's two kinds are never averaged
+    header = next(line for line in md.splitlines() if line.startswith("| case |"))
+    assert header == "| case | gw-a → openai | gw-a → anthropic |"
+    mixed = next(line for line in md.splitlines() if line.startswith("| mixed |"))
+    same = next(line for line in md.splitlines() if line.startswith("| same |"))
+    assert mixed == "| mixed | [100](report/gw-a.md#mixed) | [not supported](report/gw-a.md#mixed) |"
+    assert same == "| same | [100](report/gw-a.md#same) | [100](report/gw-a.md#same) |"
+    # the gateway's detail file heads the case with both kinds
+    assert "openai: 100 · anthropic: not supported" in detail(run, "gw-a")
+
+
+def test_large_run_report_is_short_and_never_cuts_a_cell(tmp_path: Path) -> None:
+    """Many cases and exchanges: the main report stays a few hundred lines (detail goes to
+    report/<gateway>.md) and no cell of it is elided."""
+    run = write_synthetic_run(tmp_path / "run", 3000, cases=120)
+    res = analyze_run(run)
+    md = res.report_path.read_text(encoding="utf-8")
+    lines = md.splitlines()
+    assert len(lines) <= 400, len(lines)
+    table_rows_are_well_formed(md)
+    assert "…" not in md and "(len " not in md
+    # every case is in the matrix, every gateway has its detail file, linked from the top
+    assert sum(1 for line in lines if re.match(r"\| synth-\d{3}-", line)) == 120
+    for g in ("synth-identity", "synth-translate", "synth-lossy"):
+        assert f"[{g}](report/{g}.md)" in md
+        assert (run / "report" / f"{g}.md").is_file()
+    # the first screen lists the lossy gateway's errors before anything else
+    first = md[: md.index("## Scoreboard")]
+    assert "### synth-lossy — " in first and "| error | request | `temperature` | dropped |" in first
+
+
+def test_support_matrix_covers_the_answer_side_and_parent_drops(tmp_path: Path) -> None:
+    run = write_synthetic_run(tmp_path / "run", 72)
+    md = analyze_run(run).report_path.read_text(encoding="utf-8")
+    chat = md[md.index("### chat clients"): md.index("### messages clients")]
+    # synth-translate drops stream_options whole (Anthropic has none): its child is not "kept"
+    assert "| `stream_options.include_usage` | kept | kept | dropped with its parent stream_options |" in chat
+    response = chat[chat.index("Response:"): chat.index("Stream:")]
+    assert "| `system_fingerprint` | kept | dropped (warn) | added |" in response
+    stream = chat[chat.index("Stream:"):]
+    assert "| `usage` | kept | dropped (error) | kept |" in stream

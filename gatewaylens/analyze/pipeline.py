@@ -43,7 +43,7 @@ from gatewaylens.analyze.models import (
     Verdict,
 )
 from gatewaylens.analyze.prompts import PromptWriter
-from gatewaylens.analyze.report import Aggregator, baseline_diff, finding_key, render_report
+from gatewaylens.analyze.report import Aggregator, RenderedReport, baseline_diff, finding_key, render_reports
 from gatewaylens.capture.models import Exchange, RunInfo
 
 try:
@@ -268,6 +268,21 @@ def families_of(run: RunInfo) -> dict[str, str]:
     return {g.name: g.family or g.name for g in run.gateways}
 
 
+def write_report_files(run_dir: Path, report: RenderedReport) -> None:
+    """report.md and report/<gateway>.md, each written to a temporary name and moved into place."""
+    detail_dir = run_dir / "report"
+    tmp_dir = run_dir / f".report.{os.getpid()}.tmp"
+    shutil.rmtree(tmp_dir, ignore_errors=True)
+    tmp_dir.mkdir()
+    for rel, text in report.gateway_files.items():
+        (tmp_dir / Path(rel).name).write_text(text, encoding="utf-8")
+    shutil.rmtree(detail_dir, ignore_errors=True)
+    os.replace(tmp_dir, detail_dir)
+    tmp_report = run_dir / f".report.md.{os.getpid()}.tmp"
+    tmp_report.write_text(report.main, encoding="utf-8")
+    os.replace(tmp_report, run_dir / "report.md")
+
+
 def analyze_run(run_dir: Path, *, include_kept: bool = False, verdicts_dir: Path | None = None,
                 baseline_dir: Path | None = None) -> AnalysisResult:
     started = time.perf_counter()
@@ -327,8 +342,8 @@ def analyze_run(run_dir: Path, *, include_kept: bool = False, verdicts_dir: Path
         baseline["run_id"] = baseline_info[0]
         warnings.extend(f"baseline: {w}" for w in baseline_info[2])
     behaviours = builder.finish()
-    report = render_report(agg, run, notes=notes, verdicts=verdicts, verdict_errors=verdict_errors,
-                           baseline=baseline, warnings=warnings, include_kept=include_kept, behaviours=behaviours)
+    report = render_reports(agg, run, notes=notes, verdicts=verdicts, verdict_errors=verdict_errors,
+                            baseline=baseline, warnings=warnings, include_kept=include_kept, behaviours=behaviours)
     scores = agg.finish_scores()
     writer.close(AnalyzerInfo(tool_version=TOOL_VERSION, include_kept=include_kept, exchanges=exchanges,
                               skipped_lines=sum(1 for w in warnings if "invalid last line" in w), warnings=warnings), scores,
@@ -336,9 +351,7 @@ def analyze_run(run_dir: Path, *, include_kept: bool = False, verdicts_dir: Path
     prompts.finish()
     shutil.rmtree(prompts_dir, ignore_errors=True)
     os.replace(tmp_prompts, prompts_dir)
-    tmp_report = report_path.with_name(f".report.md.{os.getpid()}.tmp")
-    tmp_report.write_text(report, encoding="utf-8")
-    os.replace(tmp_report, report_path)
+    write_report_files(run_dir, report)
     return AnalysisResult(
         run_dir=run_dir, findings_path=findings_path, report_path=report_path, prompts_dir=prompts_dir,
         exchanges=exchanges, findings=writer.count, scores=scores, warnings=warnings,

@@ -7,6 +7,7 @@ of exchanges, so analysing 100k exchanges takes no more memory than analysing 1k
 from __future__ import annotations
 
 import json
+import re
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
@@ -37,6 +38,44 @@ FIDELITY_DEFINITION = (
     f"upstream, scores {REJECTED_SCORE:g} (an honest refusal beats a silent loss); any other exchange without "
     f"an upstream call, or one that could not be captured, scores 0."
 )
+
+
+_INDEX = re.compile(r"\[\d+\]")
+
+
+def support_status(kind: str, severity: str, to_path: str | None) -> str:
+    """A support-matrix cell word for one finding: its kind, the place a renamed/moved value
+    went, and its severity when it is not informational."""
+    text = kind
+    if kind in ("renamed", "moved", "converted") and to_path:
+        text = f"{kind} to {to_path}"
+    if severity != "info":
+        text += f" ({severity})"
+    return text
+
+
+def _status_rank(status: str) -> int:
+    return 0 if "(error)" in status else 1 if "(warn)" in status else 2
+
+
+def _propagate_parent_drops(fields: dict[str, str], findings: list[FindingRow]) -> dict[str, str]:
+    """A field whose parent object was dropped is dropped too (the engine's rows look only at the
+    field's own path and its children, so ``thinking.budget_tokens`` read "kept" when
+    ``thinking`` was dropped whole)."""
+    if not fields:
+        return fields
+    drops = [f for f in findings if f.direction == "request" and f.kind == "dropped" and (f.upstream_index or 0) == 0]
+    if not drops:
+        return fields
+    out = dict(fields)
+    for row, status in fields.items():
+        if status != "kept" and not status.startswith("omitted"):
+            continue
+        for f in drops:
+            if row != f.path and (row.startswith(f.path + ".") or row.startswith(f.path + "[")):
+                out[row] = f"dropped with its parent {f.path}" + (f" ({f.severity})" if f.severity != "info" else "")
+                break
+    return out
 
 
 def finding_key(f: FindingRow) -> tuple[str, ...]:
@@ -71,6 +110,16 @@ class _Cell:
 
 
 @dataclass
+class _RouteAgg:
+    first_id: str
+    exchanges: int = 0
+    outcomes: Counter[str] = field(default_factory=Counter)
+    statuses: Counter[str] = field(default_factory=Counter)
+    score_sum: float = 0.0
+    scored: int = 0
+
+
+@dataclass
 class _StreamAgg:
     first: StreamSummary
     exchanges: int = 0
@@ -99,6 +148,12 @@ class Aggregator:
         self.exchanges = 0
         self.case_rows: dict[str, list[str]] = {}
         self.unsupported: Counter[tuple[str, str, str, str]] = Counter()
+        #: the answer side of the support matrix: (dialect, direction) -> row -> gateway -> (upstream, status)
+        self.support_out: dict[tuple[str, str], dict[str, dict[str, Counter[tuple[str, str]]]]] = {}
+        #: per (case, gateway, upstream, variant): exchanges, outcomes, client statuses, first exchange id
+        self.routes: dict[tuple[str, str, str, str], _RouteAgg] = {}
+        #: dialects each gateway answered (a support cell without findings reads "kept" only there)
+        self.answered: set[tuple[str, str]] = set()
         self._filled = False
 
     def fill_unsupported(self) -> None:
@@ -145,6 +200,19 @@ class Aggregator:
             if s.score is not None:
                 c.score_sum += s.score
                 c.scored += 1
+        rk = (s.case_id, s.gateway, s.upstream, s.variant)
+        route = self.routes.get(rk)
+        if route is None:
+            route = self.routes[rk] = _RouteAgg(first_id=s.id)
+        route.exchanges += 1
+        route.outcomes[s.outcome] += 1
+        route.statuses[str(s.client_status) if s.client_status is not None else "none"] += 1
+        if s.score is not None:
+            route.score_sum += s.score
+            route.scored += 1
+        if s.outcome in ("translated", "rejected"):
+            self.answered.add((s.dialect, s.gateway))
+        self._add_answer_support(result)
         table = self.tables.setdefault((s.case_id, s.gateway), {})
         for f in result.findings:
             if f.kind != "kept" or f.severity != "info":
@@ -185,7 +253,7 @@ class Aggregator:
             self.unsupported[(s.dialect, s.case_id, s.gateway, s.upstream)] += 1
         elif result.fields and s.case_id not in self.case_rows:
             self.case_rows[s.case_id] = list(result.fields)
-        for row_name, status in result.fields.items():
+        for row_name, status in _propagate_parent_drops(result.fields, result.findings).items():
             per_gateway = dialect_rows.get(row_name)
             if per_gateway is None:
                 per_gateway = dialect_rows[row_name] = {}
@@ -193,6 +261,24 @@ class Aggregator:
             if counter is None:
                 counter = per_gateway[s.gateway] = Counter()
             counter[(s.upstream, status)] += 1
+
+    def _add_answer_support(self, result: AnalysedExchange) -> None:
+        """Rows of the support matrix off the request side: each response, stream and header
+        path a finding names (generic, list indexes as ``[*]``), once per exchange."""
+        s = result.summary
+        seen: dict[tuple[str, str], str] = {}
+        for f in result.findings:
+            if f.direction not in ("response", "stream", "headers") or (f.kind == "kept" and f.severity == "info"):
+                continue
+            row = _INDEX.sub("[*]", f.path)
+            status = support_status(f.kind, f.severity, _INDEX.sub("[*]", f.to_path) if f.to_path else None)
+            key = (f.direction, row)
+            prev = seen.get(key)
+            if prev is None or _status_rank(status) < _status_rank(prev):
+                seen[key] = status
+        for (direction, row), status in seen.items():
+            rows = self.support_out.setdefault((s.dialect, direction), {})
+            rows.setdefault(row, {}).setdefault(s.gateway, Counter())[(s.upstream, status)] += 1
 
     def finish_scores(self) -> list[GatewayScore]:
         out = []
@@ -259,18 +345,26 @@ def _cell_text(cell: _Cell | None) -> str:
     return " ".join(parts)
 
 
+UPSTREAMS = ("openai", "anthropic")
+#: Behaviours listed per gateway on the report's first screen; the rest are in report/<gateway>.md.
+FIRST_SCREEN_BEHAVIOURS = 25
+
+
 def _matrix_cell(agg: Aggregator, case: str, gateway: str) -> str:
-    """One cell of the cases x gateways matrix, split by upstream kind when the kinds differ."""
-    texts = {u: _cell_text(agg.up_cells.get((case, gateway, u))) for u in ("openai", "anthropic")
+    """One cell of a per-gateway case summary, split by upstream kind when the kinds differ
+    (two kinds are never averaged into one score)."""
+    texts = {u: _cell_text(agg.up_cells.get((case, gateway, u))) for u in UPSTREAMS
              if (case, gateway, u) in agg.up_cells}
-    if len(set(texts.values())) > 1:
-        return " · ".join(f"{u}: {t}" for u, t in texts.items())
-    return _cell_text(agg.cells.get((case, gateway)))
+    if len(texts) == 1:
+        return next(iter(texts.values()))
+    return " · ".join(f"{u}: {t}" for u, t in texts.items()) if texts else "—"
 
 
-def _support_cell(counter: Counter[tuple[str, str]] | None) -> str:
+def _support_cell(counter: Counter[tuple[str, str]] | None, *, empty: str = "—") -> str:
+    """Every status a gateway showed for a field, with exchange counts when there are several,
+    per upstream kind when the kinds differ; never cut."""
     if not counter:
-        return "—"
+        return empty
     by_upstream: dict[str, Counter[str]] = {}
     for (upstream, status), n in counter.items():
         by_upstream.setdefault(upstream, Counter())[status] += n
@@ -279,9 +373,10 @@ def _support_cell(counter: Counter[tuple[str, str]] | None) -> str:
         items = sorted(c.items(), key=lambda kv: (-kv[1], kv[0]))
         if len(items) == 1:
             return items[0][0]
-        return "; ".join(f"{s} ×{n}" for s, n in items[:3]) + (" …" if len(items) > 3 else "")
+        return "; ".join(f"{s} ×{n}" for s, n in items)
 
-    texts = {u: fmt(c) for u, c in sorted(by_upstream.items())}
+    texts = {u: fmt(c) for u, c in sorted(by_upstream.items(), key=lambda kv: UPSTREAMS.index(kv[0])
+                                          if kv[0] in UPSTREAMS else 9)}
     if len(set(texts.values())) == 1:
         return next(iter(texts.values()))
     return "; ".join(f"{u}: {t}" for u, t in texts.items())
@@ -295,62 +390,184 @@ def _quiet(row: Any) -> bool:
     return bool(row.direction != "request" or (row.kind == "moved" and row.message.startswith("list position shifted")))
 
 
+def gateway_file(gateway: str) -> str:
+    """``report/<gateway>.md`` (the name made safe for a file system)."""
+    safe = re.sub(r"[^A-Za-z0-9._-]+", "_", gateway).strip("._") or "gateway"
+    return f"report/{safe}.md"
+
+
+@dataclass
+class BehaviourGroup:
+    """Behaviours of one gateway that differ only by route, shown as one first-screen line."""
+
+    severity: str
+    direction: str
+    path: str
+    to_path: str | None
+    kind: str
+    message: str
+    routes: dict[str, set[str]] = field(default_factory=dict)
+    cases: set[str] = field(default_factory=set)
+    count: int = 0
+
+    def route_text(self) -> str:
+        """``chat->openai (3 variants), messages->anthropic``."""
+        parts = []
+        for route, variants in self.routes.items():
+            named = variants - {""}
+            parts.append(route + (f" ({len(variants)} variants)" if named and len(variants) > 1
+                                  else f" /{next(iter(named))}" if named else ""))
+        return ", ".join(parts)
+
+
+def group_behaviours(behaviours: list[Behaviour]) -> list[BehaviourGroup]:
+    """Fold the routes of one (severity, side, generic path, kind) together: error first, then
+    the behaviours seen in most cases."""
+    groups: dict[tuple[str, ...], BehaviourGroup] = {}
+    for b in behaviours:
+        key = (b.severity, b.direction, b.path, b.to_path or "", b.kind)
+        g = groups.get(key)
+        if g is None:
+            g = groups[key] = BehaviourGroup(b.severity, b.direction, b.path, b.to_path, b.kind, b.message)
+        g.routes.setdefault(f"{b.dialect}->{b.upstream}", set()).add(b.variant)
+        g.cases.update(b.cases)
+        g.count += b.count
+    out = list(groups.values())
+    out.sort(key=lambda g: (_SEV_ORDER[g.severity], -len(g.cases), g.direction, g.path, g.kind))
+    return out
+
+
+def _support_sections(agg: Aggregator, gateways: list[str]) -> list[dict[str, Any]]:
+    """The support matrix, one table per client dialect and side; rows where every gateway kept
+    the field are named in one line instead of a row each."""
+    sections = []
+    dialects = sorted(set(agg.support) | {d for d, _ in agg.support_out})
+    for dialect in dialects:
+        sides = []
+        req = agg.support.get(dialect, {})
+        if req:
+            rows, all_kept = [], []
+            for name in sorted(req):
+                cells = [_support_cell(req[name].get(g)) for g in gateways]
+                if all(c in ("kept", "—") for c in cells):
+                    all_kept.append(name)
+                else:
+                    rows.append({"field": name, "cells": cells})
+            sides.append({"direction": "request", "rows": rows, "all_kept": all_kept})
+        for direction in ("response", "stream", "headers"):
+            out_rows = agg.support_out.get((dialect, direction))
+            if not out_rows:
+                continue
+            rows = []
+            for name in sorted(out_rows):
+                cells = [_support_cell(out_rows[name].get(g),
+                                       empty="kept" if (dialect, g) in agg.answered else "—") for g in gateways]
+                rows.append({"field": name, "cells": cells})
+            sides.append({"direction": direction, "rows": rows, "all_kept": []})
+        sections.append({"dialect": dialect, "sides": sides})
+    return sections
+
+
+@dataclass
+class RenderedReport:
+    main: str
+    #: ``report/<gateway>.md`` relative path -> text
+    gateway_files: dict[str, str]
+
+
+def render_reports(agg: Aggregator, run: RunInfo, *, notes: dict[str, dict[str, Any]],
+                   verdicts: dict[str, list[Verdict]], verdict_errors: list[str],
+                   baseline: dict[str, Any] | None, warnings: list[str], include_kept: bool,
+                   behaviours: list[Behaviour] | None = None, html_name: str | None = None) -> RenderedReport:
+    """``report.md`` (behaviours first, then summaries) and one detail file per gateway."""
+    scores = agg.finish_scores()
+    agg.fill_unsupported()
+    gateways = agg.gateways()
+    families = {g.name: g.family or g.name for g in run.gateways}
+    by_family: dict[str, list[Behaviour]] = {}
+    for b in behaviours or ():
+        by_family.setdefault(b.gateway, []).append(b)
+    # First screen: every gateway family seen in the run, its error and warn behaviours.
+    family_names = sorted({families.get(g, g) for g in gateways} | set(by_family))
+    first_screen = []
+    for fam in family_names:
+        listed = [b for b in by_family.get(fam, []) if b.severity != "info"]
+        groups = group_behaviours(listed)
+        profiles = [g for g in gateways if families.get(g, g) == fam]
+        first_screen.append({
+            "family": fam, "profiles": profiles, "files": [(p, gateway_file(p)) for p in profiles],
+            "errors": sum(1 for b in listed if b.severity == "error"),
+            "warns": sum(1 for b in listed if b.severity == "warn"),
+            "groups": groups[:FIRST_SCREEN_BEHAVIOURS], "more": max(0, len(groups) - FIRST_SCREEN_BEHAVIOURS),
+        })
+    cases = sorted(agg.cases)
+    columns = [(g, u) for g in gateways for u in UPSTREAMS if any((c, g, u) in agg.up_cells for c in cases)]
+    matrix = []
+    for c in cases:
+        cells = []
+        for g, u in columns:
+            cell = agg.up_cells.get((c, g, u))
+            text = _cell_text(cell)
+            cells.append(f"[{md_cell(text, 10_000)}]({gateway_file(g)}#{github_anchor(c)})" if cell is not None else "—")
+        matrix.append({"case": c, "cells": cells})
+    skipped = [(g.name, g.skipped) for g in run.gateways if g.skipped]
+    main = environment().get_template("report.md.j2").render(
+        run=run, scores=scores, gateways=gateways, columns=columns, matrix=matrix,
+        support=_support_sections(agg, gateways), fidelity_definition=FIDELITY_DEFINITION, baseline=baseline,
+        verdict_errors=verdict_errors, warnings=warnings, include_kept=include_kept, exchanges=agg.exchanges,
+        verdict_count=sum(len(v) for v in verdicts.values()), first_screen=first_screen, skipped=skipped,
+        html_name=html_name, files=[(g, gateway_file(g)) for g in gateways],
+    )
+    files = {}
+    tpl = environment().get_template("report_gateway.md.j2")
+    for g in gateways:
+        fam = families.get(g, g)
+        files[gateway_file(g)] = tpl.render(
+            run=run, gateway=g, family=fam, behaviours=[b for b in by_family.get(fam, []) if g in b.profiles],
+            cases=_gateway_cases(agg, g, cases, notes, verdicts), score=next(s for s in scores if s.gateway == g),
+        )
+    return RenderedReport(main=main, gateway_files=files)
+
+
+def _gateway_cases(agg: Aggregator, g: str, cases: list[str], notes: dict[str, dict[str, Any]],
+                   verdicts: dict[str, list[Verdict]]) -> list[dict[str, Any]]:
+    out = []
+    for c in cases:
+        cell = agg.cells.get((c, g))
+        if cell is None:
+            continue
+        dialect, stream = agg.cases[c]
+        rows = sorted(agg.tables.get((c, g), {}).values(),
+                      key=lambda r: (_SEV_ORDER[r.severity], _KIND_ORDER.get(r.kind, 9), r.direction, r.path))
+        # Harmless omissions (explicit nulls, defaults, fields the other dialect has no place for):
+        # one line, not one row each.  Informational findings off the request side are counted,
+        # not listed (they are in findings.json and the case's prompt).
+        omitted = [r for r in rows if r.kind == "dropped" and r.severity == "info"]
+        rows = [r for r in rows if r not in omitted]
+        quiet = [r for r in rows if _quiet(r)]
+        rows = [r for r in rows if not _quiet(r)]
+        routes = [{"upstream": u, "variant": v, "agg": a} for (cc, gg, u, v), a in sorted(
+            agg.routes.items(), key=lambda kv: (UPSTREAMS.index(kv[0][2]) if kv[0][2] in UPSTREAMS else 9, kv[0][3]))
+            if cc == c and gg == g]
+        out.append({
+            "id": c, "dialect": dialect, "stream": stream, "note": notes.get(c, {}).get("note", ""),
+            "summary": _matrix_cell(agg, c, g), "rows": rows, "routes": routes,
+            "quiet": sorted(Counter(f"{r.direction} {r.kind}" for r in quiet).items()),
+            "omitted": sorted({f"{r.direction} {r.path}" for r in omitted}),
+            "overflow": agg.overflow.get((c, g), 0), "outcomes": dict(cell.outcomes),
+            "streams": [{"upstream": u, "agg": a} for (cc, gg, u), a in sorted(agg.streams.items()) if cc == c and gg == g],
+            "verdicts": [(v.reviewer, gv) for v in verdicts.get(c, []) for gv in v.gateways if gv.gateway == g],
+        })
+    return out
+
+
 def render_report(agg: Aggregator, run: RunInfo, *, notes: dict[str, dict[str, Any]],
                   verdicts: dict[str, list[Verdict]], verdict_errors: list[str],
                   baseline: dict[str, Any] | None, warnings: list[str], include_kept: bool,
                   behaviours: list[Behaviour] | None = None) -> str:
-    scores = agg.finish_scores()
-    by_gateway: dict[str, list[Behaviour]] = {}
-    for b in behaviours or ():
-        listed = by_gateway.setdefault(b.gateway, [])
-        if b.severity != "info":
-            listed.append(b)
-    agg.fill_unsupported()
-    gateways = agg.gateways()
-    cases = sorted(agg.cases)
-    matrix = [{"case": c, "cells": [_matrix_cell(agg, c, g) for g in gateways]} for c in cases]
-    case_sections = []
-    for c in cases:
-        dialect, stream = agg.cases[c]
-        tables = []
-        for g in gateways:
-            rows = sorted(agg.tables.get((c, g), {}).values(),
-                          key=lambda r: (_SEV_ORDER[r.severity], _KIND_ORDER.get(r.kind, 9), r.direction, r.path))
-            cell = agg.cells.get((c, g))
-            if cell is None:
-                continue
-            # Harmless omissions (explicit nulls, defaults, fields the other dialect has no place for):
-            # one line, not one row each.
-            omitted = [r for r in rows if r.kind == "dropped" and r.severity == "info"]
-            rows = [r for r in rows if r not in omitted]
-            # Informational findings off the request side (faithful usage/finish-reason renames,
-            # fields the gateway added on the way back, credential swaps) are counted, not listed:
-            # they are in findings.json and the case's prompt, and listing each made the report
-            # several megabytes.  Every warning and error, and the request's whole map, stay rows.
-            quiet = [r for r in rows if _quiet(r)]
-            rows = [r for r in rows if not _quiet(r)]
-            quiet_counts = Counter(f"{r.direction} {r.kind}" for r in quiet)
-            tables.append({"gateway": g, "summary": _cell_text(cell), "rows": rows,
-                           "quiet": sorted(quiet_counts.items()),
-                           "omitted": sorted({f"{r.direction} {r.path}" for r in omitted}),
-                           "overflow": agg.overflow.get((c, g), 0),
-                           "outcomes": dict(cell.outcomes)})
-        streams = [{"gateway": g, "upstream": u, "agg": a} for (cc, g, u), a in sorted(agg.streams.items()) if cc == c]
-        case_sections.append({"id": c, "dialect": dialect, "stream": stream, "note": notes.get(c, {}).get("note", ""),
-                              "tables": tables, "streams": streams, "verdicts": verdicts.get(c, [])})
-    support = []
-    for dialect in sorted(agg.support):
-        field_rows = agg.support[dialect]
-        support.append({"dialect": dialect, "rows": [
-            {"field": name, "cells": [_support_cell(field_rows[name].get(g)) for g in gateways]}
-            for name in sorted(field_rows)]})
-    tpl = environment().get_template("report.md.j2")
-    return tpl.render(
-        run=run, scores=scores, gateways=gateways, matrix=matrix, cases=case_sections, support=support,
-        fidelity_definition=FIDELITY_DEFINITION, baseline=baseline, verdict_errors=verdict_errors,
-        warnings=warnings, include_kept=include_kept, exchanges=agg.exchanges,
-        verdict_count=sum(len(v) for v in verdicts.values()), behaviours_by_gateway=sorted(by_gateway.items()),
-    )
+    """``report.md`` alone (see :func:`render_reports` for the per-gateway files)."""
+    return render_reports(agg, run, notes=notes, verdicts=verdicts, verdict_errors=verdict_errors, baseline=baseline,
+                          warnings=warnings, include_kept=include_kept, behaviours=behaviours).main
 
 
 def baseline_diff(current: set[tuple[str, ...]], previous: set[tuple[str, ...]], *, limit: int = 40) -> dict[str, Any]:
