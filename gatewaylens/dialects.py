@@ -7,7 +7,6 @@ to know about them lives here, in one place, so the mock, capture and analyze ne
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 from collections.abc import Iterable, Iterator, Mapping
@@ -44,97 +43,39 @@ def dialect_for_path(path: str) -> Dialect | None:
 
 
 # --------------------------------------------------------------------------------------------
-# Redaction: credentials never reach memory logs, disk or a terminal.
+# Redaction: credentials never reach memory logs, disk or a terminal.  The one redactor lives in
+# gatewaylens/redaction.py; its names are re-exported here for the stages that import them from here.
 # --------------------------------------------------------------------------------------------
 
-_SECRET_HEADER_EXACT = {
-    "authorization",
-    "proxy-authorization",
-    "x-api-key",
-    "api-key",
-    "cookie",
-    "set-cookie",
-}
-_SECRET_NAME_PARTS = ("key", "token", "secret", "auth", "password", "passwd", "credential", "signature", "cookie", "session")
-_SECRET_QUERY_EXACT = {"key", "api_key", "apikey", "token", "sig", "signature", "code", "access_token", "auth", "secret", "password"}
-# Anything that looks like a bearer or provider key, wherever it shows up in a header value.
-_BEARER_RE = re.compile(r"(?i)\b(bearer|basic|token)\s+([A-Za-z0-9._~+/=\-:]{6,})")
-_KEYLIKE_RE = re.compile(r"\b(sk-[A-Za-z0-9_\-]{6,}|sk_[A-Za-z0-9_\-]{6,}|pk-[A-Za-z0-9_\-]{6,}|xox[a-z]-[A-Za-z0-9\-]{6,}|AIza[0-9A-Za-z_\-]{10,}|eyJ[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-.]+)")
-REDACTED_PREFIX = "[REDACTED"
-_REDACTED_RE = re.compile(r"\[REDACTED len=\d+ fp=[0-9a-f]{8}\]")
+from gatewaylens.redaction import (  # noqa: E402
+    REDACTED_PREFIX,
+    credential_key,
+    fingerprint,
+    is_marker,
+    is_secret_name,
+    looks_secret,
+    printable,
+    redact_header_value,
+    redact_headers,
+    redact_json,
+    redact_json_text,
+    redact_path,
+    redact_query,
+    redact_raw_text,
+    redact_secret,
+    redact_text,
+    redact_url,
+    redact_value,
+    redaction_marker,
+    replace_secrets,
+)
 
-
-def fingerprint(value: str) -> str:
-    """A short, non-reversible fingerprint: equal secrets share it, nothing else can be learnt."""
-    return hashlib.blake2b(value.encode("utf-8", "surrogatepass"), digest_size=4, person=b"gwlens-fp").hexdigest()
-
-
-def redaction_marker(value: str) -> str:
-    """Replacement for a secret: keeps its length and a fingerprint."""
-    return f"[REDACTED len={len(value)} fp={fingerprint(value)}]"
-
-
-#: Words that contain a secret-looking part but name no secret (Portkey's routing headers).
-_NOT_SECRET_WORDS = ("portkey", "keep-alive", "keepalive", "monkey")
-
-
-def is_secret_name(name: str, *, query: bool = False) -> bool:
-    n = name.strip().lower()
-    if n in _SECRET_HEADER_EXACT or (query and n in _SECRET_QUERY_EXACT):
-        return True
-    for word in _NOT_SECRET_WORDS:
-        n = n.replace(word, "")
-    return any(part in n for part in _SECRET_NAME_PARTS)
-
-
-def redact_value(value: str) -> str:
-    """Redact key-like substrings inside a value whose name is not itself a secret name."""
-    if _REDACTED_RE.fullmatch(value):
-        return value
-
-    def bearer(m: re.Match[str]) -> str:
-        return f"{m.group(1)} {redaction_marker(m.group(2))}"
-
-    out = _BEARER_RE.sub(bearer, value)
-    return _KEYLIKE_RE.sub(lambda m: redaction_marker(m.group(0)), out)
-
-
-def redact_secret(value: str) -> str:
-    """Redact a whole value that is known to be a credential, keeping an auth scheme word visible."""
-    if _REDACTED_RE.fullmatch(value) or value == "":
-        return value
-    m = re.match(r"(?i)^(bearer|basic|token)\s+(.+)$", value)
-    if m:
-        return f"{m.group(1)} {redaction_marker(m.group(2))}"
-    return redaction_marker(value)
-
-
-def redact_headers(headers: Iterable[tuple[str, str]] | Mapping[str, str]) -> dict[str, str]:
-    """Lower-case header names; credential headers fully redacted, key-like values masked anywhere."""
-    items = headers.items() if isinstance(headers, Mapping) else headers
-    out: dict[str, str] = {}
-    for name, value in items:
-        key = name.lower()
-        red = redact_secret(value) if is_secret_name(key) else redact_value(value)
-        out[key] = f"{out[key]}, {red}" if key in out else red
-    return out
-
-
-def redact_query(pairs: Iterable[tuple[str, str]]) -> list[tuple[str, str]]:
-    return [(k, redact_secret(v) if is_secret_name(k, query=True) else redact_value(v)) for k, v in pairs]
-
-
-def redact_url(url: str) -> str:
-    """Redact credentials in a URL's query string and userinfo."""
-    from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
-
-    parts = urlsplit(url)
-    netloc = parts.netloc
-    if "@" in netloc:
-        userinfo, host = netloc.rsplit("@", 1)
-        netloc = f"{redaction_marker(userinfo)}@{host}"
-    query = urlencode(redact_query(parse_qsl(parts.query, keep_blank_values=True)), safe="[]= ")
-    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+__all__ = [
+    "REDACTED_PREFIX", "credential_key", "fingerprint", "is_marker", "is_secret_name", "looks_secret", "printable",
+    "redact_header_value", "redact_headers", "redact_json", "redact_json_text", "redact_path", "redact_query",
+    "redact_raw_text", "redact_secret", "redact_text", "redact_url", "redact_value", "redaction_marker",
+    "replace_secrets",
+]
 
 
 # --------------------------------------------------------------------------------------------

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import os
 import re
@@ -169,7 +170,9 @@ async def test_bad_traffic_is_recorded_and_answered(mock_server: MockServer) -> 
     recs = (await log(mock_server, "bad"))["records"]
     assert [x["response"]["status"] for x in recs] == [400, 400, 404, 400, 400]
     assert recs[0]["body_text"] == "not json at all" and recs[0]["body_is_json"] is False
-    assert recs[3]["body_text"] is None and recs[3]["body_b64"]
+    # Not UTF-8: the exact bytes as base64, next to the decoded text, with a note.
+    assert base64.b64decode(recs[3]["body_b64"]) == b"\xff\xfe\x00garbage"
+    assert recs[3]["body_text"] == "\ufffd\ufffd\x00garbage" and "not valid UTF-8" in recs[3]["notes"][0]
 
 
 async def test_scripts_errors_delay_cut_and_custom(mock_server: MockServer) -> None:

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from gatewaylens.dialects import Dialect
 
@@ -44,12 +45,16 @@ class RecordedExchange(BaseModel):
     query: list[tuple[str, str]] = Field(default_factory=list)
     headers: dict[str, str] = Field(default_factory=dict)
     dialect: Dialect | None = None
-    body_text: str | None = Field(None, description="the raw body, exactly, when it is valid UTF-8")
-    body_b64: str | None = Field(None, description="the raw body as base64 when it is not valid UTF-8")
+    body_text: str | None = Field(None, description="the raw body (secrets redacted in place); when it is not valid "
+                                  "UTF-8, decoded with U+FFFD replacements")
+    body_b64: str | None = Field(None, description="the exact raw bytes as base64 when the body is not valid UTF-8")
     body_size: int = 0
     body_json: Any | None = Field(None, description="the body parsed as JSON, when it is JSON")
     body_is_json: bool = False
     response: MockAnswer
+    redacted: list[str] = Field(default_factory=list, description="where credentials were redacted: headers, query, "
+                                "path, body (body_text and body_json redacted alike)")
+    notes: list[str] = Field(default_factory=list, description="what could not be kept as is, and why")
 
 
 class ScriptToolCall(BaseModel):
@@ -58,10 +63,24 @@ class ScriptToolCall(BaseModel):
     arguments: dict[str, Any] | str = Field(default_factory=dict)
 
 
+_HEADER_NAME_RE = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
+
+
+def _no_line_breaks(value: str | None, what: str) -> str | None:
+    if value is not None and any(c in value for c in "\r\n\x00"):
+        raise ValueError(f"{what} must not contain CR, LF or NUL")
+    return value
+
+
 class ScriptEvent(BaseModel):
     model_config = ConfigDict(extra="forbid")
     event: str | None = None
     data: Any
+
+    @field_validator("event")
+    @classmethod
+    def _one_line_event(cls, v: str | None) -> str | None:
+        return _no_line_breaks(v, "an event name")
 
 
 class ScriptStep(BaseModel):
@@ -80,6 +99,15 @@ class ScriptStep(BaseModel):
     cut_after: int | None = Field(None, ge=0, description="cut a stream after this many frames")
     headers: dict[str, str] = Field(default_factory=dict)
     times: int = Field(1, ge=1, le=10_000, description="how many requests this step answers")
+
+    @field_validator("headers")
+    @classmethod
+    def _valid_headers(cls, v: dict[str, str]) -> dict[str, str]:
+        for name, value in v.items():
+            if not _HEADER_NAME_RE.match(name):
+                raise ValueError(f"header name {name[:40]!r} is not a valid HTTP header name")
+            _no_line_breaks(value, f"header {name!r} value")
+        return v
 
     @model_validator(mode="after")
     def _one_shape(self) -> ScriptStep:

@@ -10,6 +10,7 @@ import asyncio
 import base64
 import contextlib
 import json
+import math
 import re
 import sys
 import time
@@ -28,12 +29,18 @@ from gatewaylens.dialects import (
     dialect_for_path,
     encode_sse,
     error_body,
-    redact_headers,
-    redact_query,
 )
 from gatewaylens.errors import first_error
 from gatewaylens.mock import answers
 from gatewaylens.mock.models import MockAnswer, RecordedExchange, Script, ScriptStep, SSEFrame
+from gatewaylens.redaction import (
+    printable,
+    redact_headers,
+    redact_json_text,
+    redact_path,
+    redact_query,
+    redaction_marker,
+)
 
 CHANNEL_RE = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 DEFAULT_CHANNEL = "default"
@@ -82,7 +89,7 @@ class MockState:
         self.seq += 1
         rec.seq = self.seq
         if self.record or self._record_fh:
-            text = rec.model_dump_json()
+            text = serialise_record(rec)
             if self.record:
                 q = self.records.get(rec.channel)
                 if q is None:
@@ -92,10 +99,107 @@ class MockState:
                 self._record_fh.write(text + "\n")
                 self._record_fh.flush()
         if self.log:
+            # Path and query are redacted already; control characters are escaped (one line, no
+            # terminal escape sequences), and a huge path is shortened.
             qs = "?" + "&".join(f"{k}={v}" for k, v in rec.query) if rec.query else ""
+            where = printable(f"{rec.path}{qs}")
+            if len(where) > 300:
+                where = where[:299] + "…"
             mark = " stream" if rec.response.stream else ""
-            self.log(f"#{rec.seq} [{rec.channel}] {rec.method} {rec.path}{qs} -> {rec.response.status}{mark} "
-                     f"{rec.duration_ms:.1f}ms")
+            self.log(f"#{rec.seq} [{printable(rec.channel)}] {printable(rec.method)} {where} -> {rec.response.status}"
+                     f"{mark} {rec.duration_ms:.1f}ms")
+
+
+#: Parsed bodies deeper than this are not stored parsed (pydantic cannot serialise ~250+ levels).
+MAX_STORED_DEPTH = 128
+
+
+def _depth(value: Any, limit: int) -> int:
+    """Nesting depth of a JSON value, counted iteratively up to ``limit + 1``."""
+    best = 0
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        node, d = stack.pop()
+        if isinstance(node, (dict, list)):
+            best = max(best, d)
+            if best > limit:
+                return best
+            stack.extend((v, d + 1) for v in (node.values() if isinstance(node, dict) else node))
+    return best
+
+
+def _fix_surrogates(value: Any) -> Any:
+    """A copy with lone surrogates (unencodable in UTF-8) replaced by U+FFFD, any depth."""
+    def fix(s: str) -> str:
+        return s.encode("utf-8", "surrogatepass").decode("utf-8", "replace") if any(
+            "\ud800" <= c <= "\udfff" for c in s) else s
+
+    root: list[Any] = [None]
+    stack: list[tuple[Any, Any, Any]] = [(root, 0, value)]
+    while stack:
+        parent, slot, node = stack.pop()
+        if isinstance(node, dict):
+            new: dict[Any, Any] = {}
+            parent[slot] = new
+            for k, v in node.items():
+                nk = fix(k) if isinstance(k, str) else k
+                new[nk] = None
+                stack.append((new, nk, v))
+        elif isinstance(node, (list, tuple)):
+            lst: list[Any] = [None] * len(node)
+            parent[slot] = lst
+            stack.extend((lst, i, v) for i, v in enumerate(node))
+        elif isinstance(node, str):
+            parent[slot] = fix(node)
+        else:
+            parent[slot] = node
+    return root[0]
+
+
+def serialise_record(rec: RecordedExchange) -> str:
+    """The record as one JSON line, whatever it holds.
+
+    Lone surrogates (a JavaScript gateway cutting a string mid-emoji) cannot be written as UTF-8:
+    they become U+FFFD in the parsed fields, with a note (``body_text`` keeps the exact escape).  A
+    value that still cannot be written is dropped from the parsed fields with a note; the raw body
+    (``body_text``/``body_b64``) is always kept.
+    """
+    try:
+        return rec.model_dump_json()
+    except (ValueError, UnicodeError):
+        pass
+    rec.notes.append("lone surrogates (not encodable as UTF-8) replaced with U+FFFD in the stored fields; "
+                     "body_text keeps the body's own escapes")
+    data = _fix_surrogates(rec.model_dump(mode="python"))
+    try:
+        return RecordedExchange.model_validate(data).model_dump_json()
+    except (ValueError, UnicodeError):
+        pass
+    rec.notes.append("the parsed body and the answer body could not be stored; the raw body is kept")
+    data["body_json"] = None
+    data["response"]["body"] = None
+    try:
+        return RecordedExchange.model_validate(data).model_dump_json()
+    except (ValueError, UnicodeError):
+        raw = (rec.body_text or "").encode("utf-8", "surrogatepass")
+        return RecordedExchange.model_construct(
+            seq=rec.seq, channel=printable(rec.channel)[:200], instance=rec.instance, time=rec.time,
+            duration_ms=rec.duration_ms, method=printable(rec.method)[:20], path=printable(rec.path)[:2000],
+            raw_path=printable(rec.raw_path)[:2000], query=[], headers={}, dialect=rec.dialect, body_text=None,
+            body_b64=rec.body_b64 or base64.b64encode(raw).decode(), body_size=rec.body_size, body_json=None,
+            body_is_json=rec.body_is_json, response=MockAnswer(status=rec.response.status, stream=rec.response.stream),
+            redacted=rec.redacted, notes=[*rec.notes, "headers, query and answer could not be stored"],
+        ).model_dump_json()
+
+
+def dump_json(body: Any) -> str:
+    """JSON text of an answer that is always encodable as UTF-8 (lone surrogates escaped)."""
+    text = json.dumps(body, ensure_ascii=False)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return json.dumps(body)
+    return text
 
 
 def _json(data: Any, status: int = 200) -> web.Response:
@@ -104,6 +208,24 @@ def _json(data: Any, status: int = 200) -> web.Response:
 
 def _control_error(status: int, message: str) -> web.Response:
     return _json({"error": {"message": message, "status": status}}, status)
+
+
+def _non_finite(data: Any) -> str | None:
+    """Dotted path of the first non-finite number in a parsed script (``steps[0].body.x``), or None."""
+    from gatewaylens.dialects import dotted
+
+    root: Any = {"steps": data} if isinstance(data, list) else (
+        {"steps": [data]} if isinstance(data, dict) and "steps" not in data else data)
+    stack: list[tuple[Any, list[str | int]]] = [(root, [])]
+    while stack:
+        node, where = stack.pop()
+        if isinstance(node, float) and not math.isfinite(node):
+            return dotted(where) or "(script)"
+        if isinstance(node, dict):
+            stack.extend((v, [*where, str(k)]) for k, v in node.items())
+        elif isinstance(node, list):
+            stack.extend((v, [*where, i]) for i, v in enumerate(node))
+    return None
 
 
 def split_channel(raw_path: str) -> tuple[str, str] | None:
@@ -202,8 +324,12 @@ class MockApp:
         raw = await request.read()
         try:
             data = json.loads(raw)
-        except ValueError as e:
-            return _control_error(400, f"script body is not JSON: {e}")
+        except (ValueError, RecursionError) as e:
+            return _control_error(400, f"script body is not JSON: {str(e)[:200]}")
+        bad = _non_finite(data)
+        if bad is not None:
+            # NaN / Infinity are not JSON: an answer carrying one would break the gateway reading it.
+            return _control_error(400, f"invalid script: {bad}: non-finite number (NaN/Infinity is not JSON)")
         if isinstance(data, list):
             data = {"steps": data}
         elif isinstance(data, dict) and "steps" not in data:
@@ -231,41 +357,86 @@ class MockApp:
         split = split_channel(raw_path)
         channel, path = split if split else (DEFAULT_CHANNEL, raw_path)
         dialect = dialect_for_path(path) if request.method == "POST" else None
-        rec = self._new_record(request, raw, channel, path, started, dialect)
         self.state.in_flight[channel] = self.state.in_flight.get(channel, 0) + 1
-        # The answer being written; kept here so a client that goes away mid-stream still leaves
-        # an exact record of what was sent before it did.
-        holder: list[MockAnswer] = [MockAnswer(status=500)]
         try:
-            resp, holder[0] = await self._answer(request, raw, rec, channel, path, dialect, split is not None, t0, holder)
-            return resp
-        except (ConnectionResetError, asyncio.CancelledError):
-            holder[0].cut = True
-            raise
+            rec = self._new_record(request, raw, channel, path, started, dialect)
+            # The answer being written; kept here so a client that goes away mid-stream still leaves
+            # an exact record of what was sent before it did.
+            holder: list[MockAnswer] = [MockAnswer(status=500)]
+            try:
+                resp, holder[0] = await self._answer(request, raw, rec, channel, path, dialect, split is not None, t0,
+                                                     holder)
+                return resp
+            except (ConnectionResetError, asyncio.CancelledError):
+                holder[0].cut = True
+                raise
+            except Exception as e:  # a request the mock cannot answer is malformed input: a 4xx, never a 500
+                rec.notes.append(f"the mock could not answer this request ({type(e).__name__}); answered 400")
+                msg = f"gatewaylens mock: cannot answer this request: {type(e).__name__}: {str(e)[:200]}"
+                resp, holder[0] = self._plain(400, error_body(dialect, 400, msg), dialect=dialect)
+                return resp
+            finally:
+                rec.response = holder[0]
+                rec.duration_ms = round((time.perf_counter() - t0) * 1000, 3)
+                self.state.store(rec)
         finally:
-            rec.response = holder[0]
-            rec.duration_ms = round((time.perf_counter() - t0) * 1000, 3)
-            self.state.store(rec)
             self.state.in_flight[channel] -= 1
 
     def _new_record(self, request: web.Request, raw: bytes, channel: str, path: str, started: datetime,
                     dialect: Dialect | None) -> RecordedExchange:
+        """The record of a request, every credential redacted (headers, query, path, body)."""
+        notes: list[str] = []
+        redacted: list[str] = []
+        b64: str | None = None
         try:
             text: str | None = raw.decode("utf-8")
-            b64 = None
-        except UnicodeDecodeError:
-            text, b64 = None, base64.b64encode(raw).decode()
+        except UnicodeDecodeError as e:
+            text = raw.decode("utf-8", "replace")
+            b64 = base64.b64encode(raw).decode()
+            notes.append(f"the body is not valid UTF-8 (byte {e.start}): body_text is decoded with U+FFFD "
+                         "replacements, body_b64 holds the exact bytes")
         parsed: Any = None
         is_json = False
         if text:
-            with contextlib.suppress(ValueError):
-                parsed, is_json = json.loads(text), True
+            found: set[str] = set()
+            text, parsed, is_json, found = redact_json_text(text)
+            if found:
+                redacted.append("body")
+                if b64 is not None:
+                    exact = raw
+                    for secret in sorted(found, key=len, reverse=True):
+                        exact = exact.replace(secret.encode("utf-8", "surrogatepass"),
+                                              redaction_marker(secret).encode())
+                    b64 = base64.b64encode(exact).decode()
+            if not is_json and text.lstrip()[:1] in ("{", "["):
+                try:
+                    json.loads(text)
+                except RecursionError:
+                    is_json = True
+                    notes.append("the body is JSON nested too deeply to parse: kept as text only")
+                except ValueError:
+                    pass
+            if parsed is not None and _depth(parsed, MAX_STORED_DEPTH) > MAX_STORED_DEPTH:
+                notes.append(f"the body is JSON nested deeper than {MAX_STORED_DEPTH} levels: body_json not stored, "
+                             "body_text is the body")
+                parsed = None
+        hfound: set[str] = set()
+        headers = redact_headers(request.headers.items(), hfound)
+        if hfound:
+            redacted.append("headers")
+        qfound: set[str] = set()
+        query = redact_query(request.query.items(), qfound)
+        if qfound:
+            redacted.append("query")
+        pfound: set[str] = set()
+        safe_path, safe_raw = redact_path(path, pfound), redact_path(request.path, pfound)
+        if pfound:
+            redacted.append("path")
         return RecordedExchange.model_construct(
             seq=0, channel=channel, instance=self.state.instance, time=started, duration_ms=0.0,
-            method=request.method, path=path, raw_path=request.path,
-            query=redact_query(request.query.items()), headers=redact_headers(request.headers.items()),
+            method=request.method, path=safe_path, raw_path=safe_raw, query=query, headers=headers,
             dialect=dialect, body_text=text, body_b64=b64, body_size=len(raw), body_json=parsed, body_is_json=is_json,
-            response=MockAnswer(status=0),
+            response=MockAnswer(status=0), redacted=redacted, notes=notes,
         )
 
     async def _answer(self, request: web.Request, raw: bytes, rec: RecordedExchange, channel: str, path: str,
@@ -299,7 +470,9 @@ class MockApp:
             ans.scripted = step.describe()
             return resp, ans
         if not rec.body_is_json or not isinstance(rec.body_json, dict):
-            msg = "gatewaylens mock: request body is empty" if not raw else "gatewaylens mock: request body is not a JSON object"
+            msg = ("gatewaylens mock: request body is empty" if not raw else
+                   "gatewaylens mock: request body is nested too deeply" if rec.body_is_json and rec.body_json is None
+                   else "gatewaylens mock: request body is not a JSON object")
             return self._plain(400, error_body(dialect, 400, msg), dialect=dialect)
         body: dict[str, Any] = rec.body_json
         streaming = body.get("stream") is True
@@ -330,7 +503,7 @@ class MockApp:
         hdrs = {"x-request-id": f"req_gwl{uuid.uuid4().hex[:16]}", **(headers or {})}
         if dialect == "messages":
             hdrs.setdefault("request-id", hdrs["x-request-id"])
-        text = json.dumps(body, ensure_ascii=False)
+        text = dump_json(body)
         resp = web.Response(status=status, text=text, content_type="application/json", headers=hdrs)
         return resp, MockAnswer(status=status, headers={**hdrs, "content-type": "application/json"}, body=body)
 
@@ -354,7 +527,7 @@ class MockApp:
                 if request.transport is not None:
                     request.transport.abort()
                 return resp, answer
-            text = data if isinstance(data, str) else json.dumps(data, ensure_ascii=False)
+            text = data if isinstance(data, str) else dump_json(data)
             frames.append(SSEFrame(event=event, data=text, offset_ms=round((time.perf_counter() - t0) * 1000, 3)))
             await resp.write(encode_sse(text, event))
         await resp.write_eof()
