@@ -32,6 +32,7 @@ from gatewaylens.analyze.engine import (
     one_line_error,
     parse_line,
 )
+from gatewaylens.analyze.html_report import HtmlCollector, render_html
 from gatewaylens.analyze.models import (
     FINDINGS_FORMAT_VERSION,
     AnalyzerInfo,
@@ -307,6 +308,7 @@ def analyze_run(run_dir: Path, *, include_kept: bool = False, verdicts_dir: Path
     prompts = PromptWriter(tmp_prompts, notes)
     agg = Aggregator(track_keys=baseline_info is not None)
     builder = BehaviourBuilder(families_of(run))
+    html = HtmlCollector()
     exchanges = 0
     try:
         workers = analysis_workers(run_dir / "exchanges.jsonl")
@@ -315,6 +317,8 @@ def analyze_run(run_dir: Path, *, include_kept: bool = False, verdicts_dir: Path
                 builder.add(done.findings)
                 writer.add(done.findings, done.summary_json)
                 agg.add(done)
+                html.add(done.findings, done.summary,
+                         Exchange.model_validate_json(raw) if html.wants(done.summary) else None)
                 case_id = done.summary.case_id
                 if prompts.wants(case_id):
                     # Only the first exchanges of a case go into its prompt: those are parsed again
@@ -330,6 +334,7 @@ def analyze_run(run_dir: Path, *, include_kept: bool = False, verdicts_dir: Path
                 builder.add(result.findings)
                 writer.add(result.findings, result.summary.model_dump_json())
                 agg.add(result)
+                html.add(result.findings, result.summary, result.exchange)
                 prompts.add(result)
                 exchanges += 1
     except BaseException:
@@ -343,8 +348,10 @@ def analyze_run(run_dir: Path, *, include_kept: bool = False, verdicts_dir: Path
         warnings.extend(f"baseline: {w}" for w in baseline_info[2])
     behaviours = builder.finish()
     report = render_reports(agg, run, notes=notes, verdicts=verdicts, verdict_errors=verdict_errors,
-                            baseline=baseline, warnings=warnings, include_kept=include_kept, behaviours=behaviours)
+                            baseline=baseline, warnings=warnings, include_kept=include_kept, behaviours=behaviours,
+                            html_name="report.html")
     scores = agg.finish_scores()
+    page = render_html(html, run, behaviours, scores)
     writer.close(AnalyzerInfo(tool_version=TOOL_VERSION, include_kept=include_kept, exchanges=exchanges,
                               skipped_lines=sum(1 for w in warnings if "invalid last line" in w), warnings=warnings), scores,
                  behaviours)
@@ -352,6 +359,9 @@ def analyze_run(run_dir: Path, *, include_kept: bool = False, verdicts_dir: Path
     shutil.rmtree(prompts_dir, ignore_errors=True)
     os.replace(tmp_prompts, prompts_dir)
     write_report_files(run_dir, report)
+    tmp_html = run_dir / f".report.html.{os.getpid()}.tmp"
+    tmp_html.write_text(page, encoding="utf-8")
+    os.replace(tmp_html, run_dir / "report.html")
     return AnalysisResult(
         run_dir=run_dir, findings_path=findings_path, report_path=report_path, prompts_dir=prompts_dir,
         exchanges=exchanges, findings=writer.count, scores=scores, warnings=warnings,
