@@ -71,12 +71,18 @@ def test_every_expectation_has_recorded_exchanges(findings_doc: dict[str, Any]) 
     assert not missing, missing
 
 
-@pytest.mark.xfail(reason="needs analyze v2 behaviours", strict=False)
-@pytest.mark.parametrize("e", EXPECTATIONS, ids=_ids)
-def test_behaviour_meets_ground_truth(findings_doc: dict[str, Any], e: Expectation) -> None:
+#: Expectations analyze v2 meets on the recorded data (a ratchet: raise it as the analyzer
+#: improves, never lower it).  Before v2: 26 of 72, by leaf findings.
+BEHAVIOUR_MET_FLOOR = 45
+
+
+def test_behaviours_meet_ground_truth(findings_doc: dict[str, Any]) -> None:
     behaviours = findings_doc.get("behaviours", [])
     assert behaviours, "findings.json has no behaviours"
-    assert met_by_behaviours(e, behaviours), f"{e.why} ({e.source})"
+    unmet = [e for e in EXPECTATIONS if not met_by_behaviours(e, behaviours)]
+    met = len(EXPECTATIONS) - len(unmet)
+    print(f"\nground truth met by behaviours: {met}/{len(EXPECTATIONS)}")
+    assert met >= BEHAVIOUR_MET_FLOOR, "\n".join(f"{_ids(e)}: {e.why} ({e.source})" for e in unmet)
 
 
 def test_leaf_findings_baseline(findings_doc: dict[str, Any]) -> None:
