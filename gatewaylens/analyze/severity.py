@@ -166,15 +166,35 @@ def response_important(path: str) -> bool:
     if root(path) in RESPONSE_ECHO_ROOTS or root(path) == "error":
         return False
     keys = keys_of(path)
-    if keys & MINOR_KEYS - {"name", "id"} and not keys & {"usage"}:
+    if keys & MINOR_KEYS - {"name"} and not keys & {"usage"}:
         return False
     return bool(keys & IMPORTANT_RESPONSE_KEYS)
+
+
+#: The usage counters a client bills and budgets by: losing one is an ``error``.
+USAGE_COUNTERS = frozenset({"prompt_tokens", "completion_tokens", "total_tokens", "input_tokens", "output_tokens"})
+
+
+def _all_zero(value: Any) -> bool:
+    if isinstance(value, dict):
+        return all(_all_zero(v) for v in value.values())
+    return value == 0 or value is None
 
 
 def response_drop(path: str, value: Any, *, cross: bool, target_has_concept: bool | None,
                   dst: str | None) -> tuple[Severity, str]:
     if value is None or value == [] or value == {}:
         return "info", "empty value not passed on"
+    if cross and target_has_concept is False:
+        return "info", f"the {dst} dialect has no place for this field"
+    if root(path) == "usage":
+        if _all_zero(value):
+            return "info", "zero-valued usage counter omitted"
+        if last(path) in USAGE_COUNTERS:
+            return "error", "usage counter lost on the way back to the client"
+        if last(path) == "service_tier":
+            return "info", "service tier not passed on"
+        return "warn", "usage detail (cached / reasoning / audio tokens) lost on the way back"
     if last(path) in VOLATILE_RESPONSE_KEYS and "[" not in path:
         return "info", f"{last(path)} not passed on"
     if cross and target_has_concept is False:

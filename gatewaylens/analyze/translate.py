@@ -521,6 +521,11 @@ class Translator:
             if sev.response_important(sp):
                 return Entry("changed", sp, dp, a, b, "error", f"value changed: {excerpt(a)} -> {excerpt(b)}{both}", concept)
             return Entry("changed", sp, dp, a, b, "warn", f"value changed: {excerpt(a)} -> {excerpt(b)}{both}", concept)
+        if key in sev.PLUMBING_KEYS and isinstance(a, str) and isinstance(b, str):
+            if self.cross:
+                return Entry("converted", sp, dp, a, b, "info", f"{key} '{a}' written as '{b}' in the {self.dst} dialect",
+                             concept)
+            return Entry("changed", sp, dp, a, b, "warn", f"{key} changed: '{a}' -> '{b}'", concept)
         what = _change_word(a, b)
         if sev.root(sp) in sev.IMPORTANT_REQUEST_ROOTS and not (sev.keys_of(sp) & sev.MINOR_KEYS):
             return Entry("changed", sp, dp, a, b, "error", f"{what}: {excerpt(a)} -> {excerpt(b)}{both}", concept)
