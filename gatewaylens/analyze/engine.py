@@ -12,6 +12,7 @@ from typing import Any, Protocol
 from pydantic import ValidationError
 
 from gatewaylens.analyze.behaviours import generic
+from gatewaylens.analyze.calls import call_entries
 from gatewaylens.analyze.models import Direction, ExchangeSummary, FindingRow, Kind, Severity, StreamSummary
 from gatewaylens.analyze.streams import compare_extracts, extract_body, extract_frames, parse_frames
 from gatewaylens.analyze.translate import Entry, Translator, is_default
@@ -216,6 +217,7 @@ def analyze_exchange(ex: Exchange, *, include_kept: bool = False) -> ExchangeRes
         summary.score = 0.0
         return ExchangeResult(ex, findings, summary)
 
+    emit("call", call_entries(ex), None)  # call-level behaviours (gatewaylens/analyze/calls.py)
     if not ex.upstream_requests:
         cr = ex.client_response
         if cr is not None and 400 <= cr.status < 500:
