@@ -8,50 +8,12 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-__all__ = [
-    "Analysis",
-    "BadInput",
-    "Behaviour",
-    "Case",
-    "CheckResult",
-    "Corpus",
-    "Exchange",
-    "Finding",
-    "GatewayProfile",
-    "GatewayScore",
-    "InputError",
-    "MockServer",
-    "__version__",
-    "analyze",
-    "capture",
-    "check",
-    "gateway_profiles",
-    "load_corpus",
-    "shipped_corpus",
-    "targets",
-]
-
 # Eager, and after the submodules: ``capture`` and ``analyze`` are also the names of subpackages;
 # importing :mod:`gatewaylens.api` loads them first, then the functions below take the names at the
 # top level (``import gatewaylens.capture.cli`` still works: sys.modules holds the subpackage).
-from gatewaylens.api import (
-    Analysis,
-    BadInput,
-    Behaviour,
-    Case,
-    CheckResult,
-    Corpus,
-    Exchange,
-    Finding,
-    GatewayProfile,
-    GatewayScore,
-    InputError,
-    MockServer,
-    analyze,
-    capture,
-    check,
-    gateway_profiles,
-    load_corpus,
-    shipped_corpus,
-    targets,
-)
+# The public names are listed once, in ``gatewaylens.api.__all__``.
+from gatewaylens import api as _api
+from gatewaylens.api import *  # noqa: F403
+
+__all__ = ["__version__"]
+__all__ += _api.__all__

@@ -14,6 +14,7 @@ from pydantic import ValidationError
 from gatewaylens.analyze.behaviours import generic
 from gatewaylens.analyze.calls import call_entries
 from gatewaylens.analyze.models import Direction, ExchangeSummary, FindingRow, Kind, Severity, StreamSummary
+from gatewaylens.analyze.paths import root, under
 from gatewaylens.analyze.streams import compare_extracts, extract_body, extract_frames, parse_frames
 from gatewaylens.analyze.translate import Entry, Translator, is_default
 from gatewaylens.analyze.values import STRUCTURAL_STRINGS, excerpt
@@ -355,17 +356,6 @@ def field_rows(body: Any) -> list[str]:
     return rows
 
 
-def _root_key(path: str) -> str:
-    for i, ch in enumerate(path):
-        if ch in ".[":
-            return path[:i]
-    return path
-
-
-def _under(path: str, root: str) -> bool:
-    return path == root or path.startswith(root + ".") or path.startswith(root + "[")
-
-
 def field_statuses(body: Any, findings: list[FindingRow], summary: ExchangeSummary) -> dict[str, str]:
     rows = field_rows(body)
     if summary.outcome in ("no_upstream_call", "capture_error", "rejected"):
@@ -373,7 +363,7 @@ def field_statuses(body: Any, findings: list[FindingRow], summary: ExchangeSumma
         code = f" {summary.client_status}" if summary.client_status else ""
         out = {}
         for r in rows:
-            if any(_under(r, p) or _under(p, r) for p in rejected):
+            if any(under(r, p) or under(p, r) for p in rejected):
                 out[r] = f"rejected{code}"
             elif summary.outcome == "capture_error":
                 out[r] = "capture error"
@@ -385,12 +375,12 @@ def field_statuses(body: Any, findings: list[FindingRow], summary: ExchangeSumma
     by_root: dict[str, list[FindingRow]] = {}
     for f in findings:
         if f.direction == "request" and (f.upstream_index or 0) == 0 and f.kind != "kept":
-            by_root.setdefault(_root_key(f.path), []).append(f)
+            by_root.setdefault(root(f.path), []).append(f)
     out = {}
     for r in rows:
-        near = by_root.get(_root_key(r), ())
+        near = by_root.get(root(r), ())
         exact = [f for f in near if f.path == r]
-        nested = [f for f in near if f.path != r and _under(f.path, r)]
+        nested = [f for f in near if f.path != r and under(f.path, r)]
         status = "kept"
         kinds = {f.kind for f in exact}
         if "dropped" in kinds:

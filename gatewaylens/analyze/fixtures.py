@@ -20,10 +20,10 @@ import xml.etree.ElementTree as ET
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import yaml
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from gatewaylens.analyze.behaviours import counts_as_behaviour, generic, route_of, severity_rank
 from gatewaylens.analyze.engine import (
@@ -114,6 +114,23 @@ def write_fixtures(run_dir: Path, out_dir: Path) -> tuple[int, list[str]]:
     return count, warnings
 
 
+_M = TypeVar("_M", bound=BaseModel)
+
+
+def _versioned(path: Path, data: Any, field: str, supported: int, what: str, reads: str, hint: str,
+               model: type[_M]) -> _M:
+    """A parsed file whose ``field`` must equal ``supported``; else one line naming the file, its
+    version and ours.  Then the model's validation, also in one line."""
+    version = data.get(field) if isinstance(data, dict) else None
+    if version != supported:
+        found = f"no {field} (not a gatewaylens {what})" if version is None else f"{field} {version!r}"
+        raise BadInput(f"{path}: {found}; this gatewaylens reads {reads}{field} {supported}{hint}")
+    try:
+        return model.model_validate(data)
+    except ValidationError as e:
+        raise BadInput(f"{path}: {one_line_error(e)}") from None
+
+
 def read_fixture(path: Path) -> Fixture:
     """One fixture file; an old (v1) or foreign file is one line naming it, its version and ours."""
     try:
@@ -122,15 +139,8 @@ def read_fixture(path: Path) -> Fixture:
         raise BadInput(f"{path}: cannot read ({e})") from None
     except json.JSONDecodeError as e:
         raise BadInput(f"{path}: not JSON ({e.msg}, line {e.lineno})") from None
-    version = data.get("fixture_version") if isinstance(data, dict) else None
-    if version != FIXTURE_FORMAT_VERSION:
-        found = "no fixture_version (not a gatewaylens fixture)" if version is None else f"fixture_version {version!r}"
-        raise BadInput(f"{path}: {found}; this gatewaylens reads fixture_version {FIXTURE_FORMAT_VERSION} "
-                       "(regenerate with: analyze fixtures RUN --out DIR)")
-    try:
-        return Fixture.model_validate(data)
-    except ValidationError as e:
-        raise BadInput(f"{path}: {one_line_error(e)}") from None
+    return _versioned(path, data, "fixture_version", FIXTURE_FORMAT_VERSION, "fixture", "",
+                      " (regenerate with: analyze fixtures RUN --out DIR)", Fixture)
 
 
 def load_fixtures(fdir: Path) -> dict[tuple[str, str, str, str], tuple[Path, Fixture]]:
@@ -288,14 +298,8 @@ def load_known_gaps(path: Path) -> KnownGaps:
         raise BadInput(f"{path}: cannot read ({e})") from None
     except yaml.YAMLError as e:
         raise BadInput(f"{path}: not YAML/JSON ({str(e).splitlines()[0]})") from None
-    version = data.get("format_version") if isinstance(data, dict) else None
-    if version != KNOWN_GAPS_FORMAT_VERSION:
-        found = "no format_version (not a gatewaylens known-gaps file)" if version is None else f"format_version {version!r}"
-        raise BadInput(f"{path}: {found}; this gatewaylens reads known-gaps format_version {KNOWN_GAPS_FORMAT_VERSION}")
-    try:
-        return KnownGaps.model_validate(data)
-    except ValidationError as e:
-        raise BadInput(f"{path}: {one_line_error(e)}") from None
+    return _versioned(path, data, "format_version", KNOWN_GAPS_FORMAT_VERSION, "known-gaps file", "known-gaps ", "",
+                      KnownGaps)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -50,11 +50,14 @@ def root(path: str) -> str:
     return path
 
 
+@lru_cache(maxsize=65536)
 def last_key(path: str) -> str | None:
-    """The last dict key of a path (``a.b[3]`` -> ``b``), None for a bare index."""
-    tail = path.rsplit(".", 1)[-1]
-    key = tail.split("[", 1)[0]
-    return key or None
+    """The last key of a dotted path (``usage.total_tokens`` -> ``total_tokens``; a trailing index
+    dropped: ``stop[0]`` -> ``stop``); None for a bare index."""
+    stripped = re.sub(r"\[\d+\]$", "", path)
+    if not stripped:
+        return None
+    return stripped.rsplit(".", 1)[-1]
 
 
 def star(path: str) -> str:

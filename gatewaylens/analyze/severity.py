@@ -20,18 +20,12 @@ from __future__ import annotations
 from typing import Any
 
 from gatewaylens.analyze.models import Severity
+from gatewaylens.analyze.paths import last_key, root
 from gatewaylens.analyze.values import strict_equal
 
 # --------------------------------------------------------------------------------------------
 # Paths.
 # --------------------------------------------------------------------------------------------
-
-
-def root(path: str) -> str:
-    for i, ch in enumerate(path):
-        if ch in ".[":
-            return path[:i]
-    return path
 
 
 def keys_of(path: str) -> set[str]:
@@ -40,8 +34,7 @@ def keys_of(path: str) -> set[str]:
 
 
 def last(path: str) -> str:
-    tail = path.rsplit(".", 1)[-1]
-    return tail.split("[", 1)[0]
+    return last_key(path) or ""
 
 
 # --------------------------------------------------------------------------------------------

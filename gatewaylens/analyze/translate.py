@@ -26,6 +26,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 from gatewaylens.analyze import severity as sev
@@ -46,6 +47,7 @@ from gatewaylens.analyze.paths import (
     iter_nodes,
     join,
     parent,
+    root,
     table_generic,
     under,
 )
@@ -123,30 +125,7 @@ class Translator:
     def known(self, src_path: str, dst_path: str) -> str | None:
         """Concept name (or 'known rename') when src -> dst is a faithful translation (memoised:
         the same path pairs recur in every exchange of a run)."""
-        key = (self.side, self.src, self.dst, src_path, dst_path)
-        try:
-            return _KNOWN_CACHE[key]
-        except KeyError:
-            pass
-        if len(_KNOWN_CACHE) > 200_000:
-            _KNOWN_CACHE.clear()
-        result = _KNOWN_CACHE[key] = self._known(src_path, dst_path)
-        return result
-
-    def _known(self, src_path: str, dst_path: str) -> str | None:
-        concept = _equivalent(self.side, self.src, src_path, self.dst, dst_path)
-        if concept:
-            return concept
-        # A rename is only faithful when the upstream dialect has the new name at all
-        # (`max_completion_tokens` sent to Anthropic is ignored there, not translated).
-        if (self.side == "request" and is_known_translation(src_path, dst_path, self.src, self.dst)
-                and (self.dst is None or _concept_of("request", self.dst, table_generic(dst_path)) is not None)):
-            return "known rename"
-        if self.side == "response":
-            la, lb = last_key(src_path), last_key(dst_path)
-            if la and lb and (la, lb) in KNOWN_RENAMES:
-                return "known rename"
-        return None
+        return _known(self.side, self.src, self.dst, src_path, dst_path)
 
     def _values_match(self, src_path: str, dst_path: str, a: Any, b: Any) -> bool:
         """Different values that mean the same here (finish reasons, input tokens counted with or
@@ -486,9 +465,9 @@ class Translator:
             return Entry("changed", sp, dp, a, b, "warn", f"type coerced: {excerpt(a)} sent as {excerpt(b)}{both}", concept)
         if form is not None and form is not SAME:
             return Entry("converted", sp, dp, _short(a), _short(b), "info", f"{form.name}{both}", concept)
-        if self.side == "request" and sev.root(sp) == "model":
+        if self.side == "request" and root(sp) == "model":
             return Entry("changed", sp, dp, a, b, "info", "model name mapped by the gateway's route", "model")
-        if key == "tool_choice" or sev.root(sp) == "tool_choice":
+        if key == "tool_choice" or root(sp) == "tool_choice":
             ma, mb = tool_choice_mode(self.src, a), tool_choice_mode(self.dst, b)
             if ma is not None and ma == mb:
                 return Entry("converted", sp, dp, a, b, "info", f"tool choice '{ma}' written in the {self.dst} form",
@@ -499,7 +478,7 @@ class Translator:
             return Entry("converted", sp, dp, a, b, "info", f"equivalent value: {excerpt(a)} -> {excerpt(b)}{both}", concept)
         if key == "role" and isinstance(a, str) and isinstance(b, str) and frozenset({a, b}) in _ROLE_EQUIVALENTS:
             return Entry("converted", sp, dp, a, b, "info", f"role '{a}' written as '{b}' in the {self.dst} dialect", concept)
-        if self.side == "response" and sev.root(sp) == "error":
+        if self.side == "response" and root(sp) == "error":
             return Entry("changed", sp, dp, a, b, "warn", f"error detail changed: {excerpt(a)} -> {excerpt(b)}", concept)
         if self.side == "response" and self._artefact(sp):
             return Entry("changed", sp, dp, a, b, "info", "the gateway's own tool call, rewritten on the way back", concept)
@@ -527,7 +506,7 @@ class Translator:
                              concept)
             return Entry("changed", sp, dp, a, b, "warn", f"{key} changed: '{a}' -> '{b}'", concept)
         what = _change_word(a, b)
-        if sev.root(sp) in sev.IMPORTANT_REQUEST_ROOTS and not (sev.keys_of(sp) & sev.MINOR_KEYS):
+        if root(sp) in sev.IMPORTANT_REQUEST_ROOTS and not (sev.keys_of(sp) & sev.MINOR_KEYS):
             return Entry("changed", sp, dp, a, b, "error", f"{what}: {excerpt(a)} -> {excerpt(b)}{both}", concept)
         return Entry("changed", sp, dp, a, b, "warn", f"{what}: {excerpt(a)} -> {excerpt(b)}{both}", concept)
 
@@ -573,42 +552,36 @@ class Translator:
         return _concept_of(self.side, dialect, table_generic(path))
 
 
-_KNOWN_CACHE: dict[tuple[str, str | None, str | None, str, str], str | None] = {}
+@lru_cache(maxsize=65536)
+def _known(side: str, src: Dialect | None, dst: Dialect | None, src_path: str, dst_path: str) -> str | None:
+    concept = _equivalent(side, src, src_path, dst, dst_path)
+    if concept:
+        return concept
+    # A rename is only faithful when the upstream dialect has the new name at all
+    # (`max_completion_tokens` sent to Anthropic is ignored there, not translated).
+    if (side == "request" and is_known_translation(src_path, dst_path, src, dst)
+            and (dst is None or _concept_of("request", dst, table_generic(dst_path)) is not None)):
+        return "known rename"
+    if side == "response":
+        la, lb = last_key(src_path), last_key(dst_path)
+        if la and lb and (la, lb) in KNOWN_RENAMES:
+            return "known rename"
+    return None
 
 
+@lru_cache(maxsize=65536)
 def _equivalent(side: str, src: Dialect | None, src_path: str, dst: Dialect | None, dst_path: str) -> str | None:
-    key = (side, src, src_path, dst, dst_path)
-    try:
-        return _EQUIV_CACHE[key]
-    except KeyError:
-        pass
-    if len(_EQUIV_CACHE) > 200_000:
-        _EQUIV_CACHE.clear()
     table = REQUEST_EQUIVALENCES if side == "request" else RESPONSE_EQUIVALENCES
-    result = _EQUIV_CACHE[key] = equivalent_concept(table, src, src_path, dst, dst_path)
-    return result
+    return equivalent_concept(table, src, src_path, dst, dst_path)
 
 
-_EQUIV_CACHE: dict[tuple[str, str | None, str, str | None, str], str | None] = {}
-_CONCEPT_CACHE: dict[tuple[str, str, str], str | None] = {}
-
-
+@lru_cache(maxsize=65536)
 def _concept_of(side: str, dialect: Dialect, gp: str) -> str | None:
-    key = (side, dialect, gp)
-    try:
-        return _CONCEPT_CACHE[key]
-    except KeyError:
-        pass
     table = REQUEST_EQUIVALENCES if side == "request" else RESPONSE_EQUIVALENCES
-    found: str | None = None
     for row in table:
         if gp in row.get(dialect, []):
-            found = str(row["concept"])
-            break
-    if len(_CONCEPT_CACHE) > 100_000:
-        _CONCEPT_CACHE.clear()
-    _CONCEPT_CACHE[key] = found
-    return found
+            return str(row["concept"])
+    return None
 
 
 def _children(path: str, value: Any) -> Iterator[tuple[str, Any]]:

@@ -5,8 +5,9 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from functools import lru_cache
 from typing import Any
+
+from gatewaylens.analyze.paths import last_key as last_key  # re-exported; defined once, in paths.py
 
 #: Strings that appear everywhere in LLM API bodies: never tracked to another place by value.
 STRUCTURAL_STRINGS = frozenset({
@@ -159,12 +160,3 @@ def mask(value: Any, key: str | None = None) -> Any:
             digest = hashlib.sha256(value.encode("utf-8", "surrogatepass")).hexdigest()[:12]
             return f"<str len={len(value)} sha256={digest}>"
     return value
-
-
-@lru_cache(maxsize=65536)
-def last_key(path: str) -> str | None:
-    """The last key of a dotted path (``usage.total_tokens`` -> ``total_tokens``; indexes dropped)."""
-    stripped = re.sub(r"\[\d+\]$", "", path)
-    if not stripped:
-        return None
-    return stripped.rsplit(".", 1)[-1]
