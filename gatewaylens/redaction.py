@@ -7,7 +7,8 @@ A credential is recognised
   ``x-portkey-*`` routing headers excepted), query parameter names (also ``key``, ``sig``, ``pwd``…)
   and JSON object keys (``*api_key*``, ``*secret*``, ``*password*``, ``pwd``, ``*_token``, ``token``,
   ``authorization``, ``cookie``, ``*credential*``, ``*private_key*``, ``*access_key*``, ``aws_*``,
-  ``key``/``*_key`` when the value looks like a credential, ``pat``, ``jwt``);
+  ``*_cred``, ``key``/``*_key`` when the value looks like a credential, ``pat``, ``jwt``; dashes count as
+  underscores, so a header map in a body — ``{"x-upstream-cred": …}`` — is covered too);
 * **by value**, anywhere (header values, query values, URL path segments, every string of a JSON
   body, free text): provider key shapes (``sk-…``, ``sk_live_…``, ``pk-…``, ``rk_…``, ``sk-ant-…``,
   ``AIza…``, ``xox?-…``, ``ghp_…``/``github_pat_…``, ``glpat-…``, ``hf_…``, ``gsk_…``, ``xai-…``),
@@ -95,7 +96,8 @@ def credential_key(name: str) -> int:
         return 0
     if n in _STRONG_KEY_EXACT or any(p in n for p in _STRONG_KEY_PARTS):
         return STRONG
-    if n.endswith("_token") or n.startswith("token_") or n.endswith("_pwd") or n.endswith("_pat"):
+    if n.endswith("_token") or n.startswith("token_") or n.endswith("_pwd") or n.endswith("_pat") or n.endswith(
+            ("_cred", "_creds")) or n in ("cred", "creds"):
         return STRONG
     # ``token`` alone is also a logprobs entry's text; ``auth`` alone may be a mode word.
     if n.startswith("aws_") or n in ("key", "token", "auth") or n.endswith("_key") or n.endswith("_auth"):

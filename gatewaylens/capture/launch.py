@@ -20,7 +20,7 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import httpx
 
@@ -69,6 +69,9 @@ class Launcher:
         self.proc: subprocess.Popen[bytes] | None = None
         self.log_path: Path | None = None
         self.extra_procs: list[subprocess.Popen[bytes]] = []
+        #: credentials this launch handed to the gateway (environment, generated config, admin API);
+        #: capture registers them with its scrubber so no output can carry them.
+        self.secrets: set[str] = set()
 
     # --- to override --------------------------------------------------------------------
     def available(self) -> str | None:
@@ -82,6 +85,16 @@ class Launcher:
         raise NotImplementedError
 
     # --- shared machinery ----------------------------------------------------------------
+    def note_secrets(self, *values: str) -> None:
+        """Credentials given to the gateway some other way (an admin API call)."""
+        self.secrets.update(v for v in values if v)
+
+    def note_config(self, config: Any) -> None:
+        """A generated config: every credential in it (by key name and value shape)."""
+        from gatewaylens.capture.secrets import json_secrets
+
+        self.secrets |= json_secrets(config)
+
     def require_available(self) -> None:
         """Raise :class:`LaunchError` with the one-line reason when the gateway cannot run here."""
         reason = self.available()
@@ -113,6 +126,9 @@ class Launcher:
         }
         full_env.update(ctx.env)
         full_env.update(env or {})
+        from gatewaylens.capture.secrets import env_secrets
+
+        self.secrets |= env_secrets({**ctx.env, **(env or {})})
         log_path = ctx.workdir / (log_name or f"{self.name}.log")
         log = log_path.open("ab")
         proc = subprocess.Popen(cmd, env=full_env, cwd=str(cwd or ctx.workdir), stdout=log, stderr=subprocess.STDOUT,

@@ -46,7 +46,7 @@ from datetime import UTC, datetime
 from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import Any, TextIO
-from urllib.parse import parse_qsl, urlsplit, urlunsplit
+from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 from httpx_sse._decoders import SSEDecoder
@@ -78,12 +78,18 @@ from gatewaylens.capture.rundir import (
     utc_stamp,
     write_run_info,
 )
+from gatewaylens.capture.secrets import (
+    client_frame,
+    collect_secrets,
+    redact_record,
+)
 from gatewaylens.dialects import (
     Dialect,
     UpstreamKind,
-    is_secret_name,
     parse_json,
     redact_headers,
+    redact_json,
+    redact_raw_text,
     redact_url,
     redact_value,
 )
@@ -255,51 +261,6 @@ def client_headers(case: Case, profile: GatewayProfile, route: Route, ch_url: st
     return h
 
 
-#: Headers whose value is a credential whatever it looks like.
-CREDENTIAL_HEADERS = {"authorization", "proxy-authorization", "x-api-key", "api-key", "cookie"}
-
-
-def looks_secret(value: str) -> bool:
-    """A value under a secret-sounding name that is worth scrubbing everywhere.
-
-    Names like ``x-portkey-provider`` sound secret to the redaction rules ("key") while their
-    values are ordinary words (``openai``); scrubbing those from every stored body would corrupt
-    the data.  Real credentials are long, have no spaces, and carry digits.
-    """
-    v = value.strip()
-    return len(v) >= 8 and not any(c.isspace() for c in v) and "://" not in v and any(c.isdigit() for c in v)
-
-
-def collect_secrets(scrub: Scrubber, profiles: Sequence[GatewayProfile], cases: Sequence[Case], mock_url: str) -> None:
-    """Register every credential capture will send, so none can reach disk or the terminal."""
-
-    def url_secrets(url: str) -> None:
-        parts = urlsplit(url)
-        if parts.username or parts.password:
-            scrub.add(parts.netloc.rsplit("@", 1)[0])
-            for x in (parts.username, parts.password):
-                if x:
-                    scrub.add(x)
-        for k, v in parse_qsl(parts.query, keep_blank_values=True):
-            if redact_value(v) != v or (is_secret_name(k, query=True) and looks_secret(v)):
-                scrub.add_credential(v)
-
-    def header_secrets(headers: dict[str, str]) -> None:
-        for k, v in headers.items():
-            if k.lower() in CREDENTIAL_HEADERS or redact_value(v) != v or (is_secret_name(k) and looks_secret(v)):
-                scrub.add_credential(v)
-
-    url_secrets(mock_url)
-    for p in profiles:
-        url_secrets(p.base_url)
-        header_secrets(p.client_headers)
-        for r in p.routes:
-            header_secrets(r.headers)
-            url_secrets(r.path)
-    for c in cases:
-        header_secrets(c.headers)
-
-
 # =============================================================================================
 # The mock's control API, one channel
 # =============================================================================================
@@ -368,7 +329,7 @@ class MockChannel:
         try:
             in_flight = data.get("in_flight")
             page = LogPage(instance=str(data["instance"]), last_seq=int(data["last_seq"]),
-                           records=[RecordedExchange.model_validate(r) for r in data["records"]],
+                           records=[redact_record(RecordedExchange.model_validate(r)) for r in data["records"]],
                            in_flight=int(in_flight) if in_flight is not None else None)
         except (KeyError, TypeError, ValueError, ValidationError) as e:
             raise MockError(f"mock log answer is malformed: {one_line(str(e), 160)}") from None
@@ -460,9 +421,12 @@ class _Partial:
         body: Any = None
         text: str | None = None
         if self.body_bytes is not None:
+            # The gateway's answer is redacted like everything else (a gateway may echo a key).
             body = parse_json(self.body_bytes)
-            if body is None and self.body_bytes:
-                text = self.body_bytes.decode("utf-8", errors="replace")
+            if body is not None:
+                body = redact_json(body)
+            elif self.body_bytes:
+                text = redact_raw_text(self.body_bytes.decode("utf-8", errors="replace"))
         return ClientResponse(status=self.status, headers=self.headers, body=body, text=text,
                               frames=self.frames if self.sse else None, stream=self.sse)
 
@@ -502,15 +466,13 @@ async def _send(client: httpx.AsyncClient, url: str, headers: dict[str, str], co
                 offset = round((time.perf_counter() - t0) * 1000, 3)
                 if part.first_byte_ms is None:
                     part.first_byte_ms = offset
-                part.frames.append(ClientFrame(event=sse.event if sse.event != "message" else None, data=sse.data,
-                                               offset_ms=offset, json_data=parse_json(sse.data)))
+                part.frames.append(client_frame(sse.event if sse.event != "message" else None, sse.data, offset))
             if pending:
                 # The stream ended inside an event (no blank line): keep it, flagged.
                 sse = decoder.decode("")
                 if sse is not None:
-                    part.frames.append(ClientFrame(event=sse.event if sse.event != "message" else None, data=sse.data,
-                                                   offset_ms=round((time.perf_counter() - t0) * 1000, 3),
-                                                   json_data=parse_json(sse.data)))
+                    part.frames.append(client_frame(sse.event if sse.event != "message" else None, sse.data,
+                                                    round((time.perf_counter() - t0) * 1000, 3)))
                     part.unterminated_tail = True
         else:
             part.first_byte_ms = round((time.perf_counter() - t0) * 1000, 3)
@@ -583,7 +545,7 @@ class Capturer:
         url = join_url(self.t.base_url, expand(route.path, ch_url, self.opts.mock_url))
         headers = client_headers(case, self.t.profile, route, ch_url, self.opts.mock_url)
         content = json.dumps(body, ensure_ascii=False).encode("utf-8")
-        ex.client_request = ClientRequest(url=redact_url(url), headers=redact_headers(headers), body=body)
+        ex.client_request = ClientRequest(url=redact_url(url), headers=redact_headers(headers), body=redact_json(body))
         part = _Partial()
         started = datetime.now(UTC)
         t0 = time.perf_counter()
@@ -826,8 +788,11 @@ async def ensure_mock(url: str, allow_start: bool, say: Callable[[str], None]) -
     return server
 
 
-async def launch_one(t: GatewayTarget, mock_url: str, say: Callable[[str], None]) -> None:
-    """Start one built-in gateway as a local process; on failure mark it skipped with one line why."""
+async def launch_one(t: GatewayTarget, mock_url: str, say: Callable[[str], None], scrub: Scrubber | None = None) -> None:
+    """Start one built-in gateway as a local process; on failure mark it skipped with one line why.
+
+    Every credential the launcher handed the gateway (environment, generated config, admin API) is
+    registered with ``scrub`` before anything about the launch is printed or written."""
     from gatewaylens.capture import gateways
 
     name = t.profile.launcher
@@ -848,7 +813,12 @@ async def launch_one(t: GatewayTarget, mock_url: str, say: Callable[[str], None]
     t.launcher = launcher
     bound = float(getattr(launcher, "ready_timeout_s", 60.0)) + 15.0
     try:
-        launched = await asyncio.wait_for(launcher.start(ctx), bound)
+        try:
+            launched = await asyncio.wait_for(launcher.start(ctx), bound)
+        finally:
+            if scrub is not None:
+                for secret in launcher.secrets:
+                    scrub.add_credential(secret)
     except (LaunchError, TimeoutError, OSError) as e:
         msg = str(e) if isinstance(e, LaunchError) else (f"not ready within {bound:.0f}s" if isinstance(e, TimeoutError)
                                                           else f"cannot start: {e}")
@@ -866,9 +836,15 @@ async def launch_one(t: GatewayTarget, mock_url: str, say: Callable[[str], None]
     say(f"{t.name}: launched at {t.info.base_url}" + (f" (version {t.info.version})" if t.info.version else ""))
 
 
-async def docker_one(docker_gws: Any, t: GatewayTarget, run_id: str, say: Callable[[str], None]) -> None:
+async def docker_one(docker_gws: Any, t: GatewayTarget, run_id: str, say: Callable[[str], None],
+                     scrub: Scrubber | None = None) -> None:
     """Start one built-in gateway's compose service as a container; on failure mark it skipped."""
     from gatewaylens.capture.docker_launch import DockerUnavailable
+
+    if scrub is not None:
+        with contextlib.suppress(Exception):
+            for secret in docker_gws.secrets(t.name):
+                scrub.add_credential(secret)
 
     try:
         base = await docker_gws.start(t.name, run_id)
@@ -1063,11 +1039,11 @@ async def run_capture(opts: CaptureOptions, say: Callable[[str], None] | None = 
         out(f"run: {run_dir}")
         if opts.launch:
             launchable = [t for t in targets if not t.custom]
-            await asyncio.gather(*(launch_one(t, opts.mock_url, out) for t in launchable))
+            await asyncio.gather(*(launch_one(t, opts.mock_url, out, scrub) for t in launchable))
         if docker_gws is not None:
             for t in targets:
                 if not t.custom:
-                    await docker_one(docker_gws, t, info_run.id, out)
+                    await docker_one(docker_gws, t, info_run.id, out, scrub)
         for t in targets:
             if t.info.skipped:
                 results[t.name].skipped = t.info.skipped

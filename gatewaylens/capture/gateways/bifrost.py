@@ -134,6 +134,7 @@ class BifrostLauncher(GoBinaryLauncher):
         self.require_available()
         app_dir = ctx.workdir / "app"
         write_config(app_dir, ctx.channel_url)
+        self.note_config(bifrost_config(ctx.channel_url))
         cmd = [str(go_binary(BINARY)), "-host", "127.0.0.1", "-port", str(ctx.port), "-app-dir", str(app_dir),
                "-log-level", "info", "-log-style", "json"]
         return await self.serve(cmd, ctx, ready_path="/health", env=bifrost_env(), cwd=ctx.workdir)

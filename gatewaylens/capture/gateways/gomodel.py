@@ -144,6 +144,7 @@ class GoModelLauncher(GoBinaryLauncher):
     async def start(self, ctx: LaunchContext) -> Launched:
         self.require_available()
         write_config(ctx.workdir, ctx.channel_url, ctx.port)
+        self.note_config(gomodel_config(ctx.channel_url, ctx.port))
         env = {
             **gomodel_env(),
             # GoModel reads config.yaml and writes .cache/ and data/ relative to its cwd (the workdir).
