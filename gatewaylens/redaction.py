@@ -162,12 +162,28 @@ def redact_value(value: str, found: set[str] | None = None) -> str:
     return _KEYLIKE_RE.sub(lambda m: _mark(found, m.group(0)), out)
 
 
+#: In free text: ``?name=value`` / ``&name=value`` (a URL quoted in a message or an echoed request).
+_TEXT_QUERY_RE = re.compile(r"(?<=[?&])([A-Za-z0-9_.\-]{1,64})=([^&\s\"'<>#\\]+)")
+#: In free text: ``scheme://user:password@host``.
+_TEXT_USERINFO_RE = re.compile(r"(?<=://)([^/\s:@\"'<>]{1,256}):([^/\s@\"'<>]{1,256})@")
+
+
 def redact_text(text: str, found: set[str] | None = None) -> str:
-    """Redact credential shapes in free text (conservative: ordinary prose is left alone)."""
+    """Redact credential shapes in free text (conservative: ordinary prose is left alone): key
+    shapes, ``Bearer <token>``, and in URLs quoted in the text, query values under credential
+    names (``?pwd=…``, ``&api_key=…``) and ``user:password@`` userinfo."""
     if "[REDACTED" in text and is_marker(text):
         return text
     out = _KEYLIKE_RE.sub(lambda m: _mark(found, m.group(0)), text)
-    return _TEXT_BEARER_RE.sub(lambda m: f"{m.group(1)} {_mark(found, m.group(2))}", out)
+    out = _TEXT_BEARER_RE.sub(lambda m: f"{m.group(1)} {_mark(found, m.group(2))}", out)
+    if "=" in out and ("?" in out or "&" in out):
+        out = _TEXT_QUERY_RE.sub(lambda m: f"{m.group(1)}={_mark(found, m.group(2))}"
+                                 if is_secret_name(m.group(1), query=True) and not m.group(2).startswith("[REDACTED")
+                                 else m.group(0), out)
+    if "://" in out and "@" in out:
+        out = _TEXT_USERINFO_RE.sub(lambda m: f"{m.group(1)}:{_mark(found, m.group(2))}@"
+                                    if not m.group(2).startswith("[REDACTED") else m.group(0), out)
+    return out
 
 
 def redact_secret(value: str, found: set[str] | None = None) -> str:

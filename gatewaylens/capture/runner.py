@@ -747,7 +747,7 @@ def is_loopback(url: str) -> bool:
         return False
 
 
-async def ensure_mock(url: str, allow_start: bool, say: Callable[[str], None]) -> Any:
+async def ensure_mock(url: str, allow_start: bool, say: Callable[[str], None], scrub: Scrubber | None = None) -> Any:
     """Use the mock at ``url``, or start one in-process when nothing answers on a loopback URL.
 
     Returns the started ``MockServer`` (to stop at the end) or None.
@@ -777,7 +777,13 @@ async def ensure_mock(url: str, allow_start: bool, say: Callable[[str], None]) -
         raise InputError(f"--mock {redact_url(url)}: give the mock's base URL without a path")
     from gatewaylens.mock.server import MockServer
 
-    server = MockServer(parts.hostname or "127.0.0.1", parts.port or 80)
+    def learn(found: set[str]) -> None:
+        # The exact values the mock redacted are scrubbed from everything capture writes or prints.
+        if scrub is not None:
+            for secret in found:
+                scrub.add_credential(secret)
+
+    server = MockServer(parts.hostname or "127.0.0.1", parts.port or 80, on_secrets=learn if scrub is not None else None)
     try:
         await server.start()
     except OSError as e:
@@ -1029,7 +1035,7 @@ async def run_capture(opts: CaptureOptions, say: Callable[[str], None] | None = 
 
     async def body() -> None:
         nonlocal mock_server, writer, run_dir
-        mock_server = await ensure_mock(opts.mock_url, opts.start_mock, out)
+        mock_server = await ensure_mock(opts.mock_url, opts.start_mock, out, scrub)
         if opts.out is not None:
             opts.out.mkdir(parents=True, exist_ok=True)
         else:

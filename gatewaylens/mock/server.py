@@ -39,6 +39,7 @@ from gatewaylens.redaction import (
     redact_json_text,
     redact_path,
     redact_query,
+    redact_text,
     redaction_marker,
 )
 
@@ -51,8 +52,11 @@ class MockState:
     """Records and scripts, per channel.  Bounded: each channel keeps its newest ``max_records``."""
 
     def __init__(self, *, record_file: Path | None = None, latency_ms: float = 0.0, record: bool = True,
-                 max_records: int = DEFAULT_MAX_RECORDS, log: Callable[[str], None] | None = None) -> None:
+                 max_records: int = DEFAULT_MAX_RECORDS, log: Callable[[str], None] | None = None,
+                 on_secrets: Callable[[set[str]], None] | None = None) -> None:
         self.instance = uuid.uuid4().hex[:12]
+        #: called with the exact secrets redacted from each request (never stored)
+        self.on_secrets = on_secrets
         self.started = datetime.now(UTC)
         self.seq = 0
         #: ``(seq, record as JSON)`` per channel.  Kept serialised: a string is one object the
@@ -372,7 +376,7 @@ class MockApp:
                 raise
             except Exception as e:  # a request the mock cannot answer is malformed input: a 4xx, never a 500
                 rec.notes.append(f"the mock could not answer this request ({type(e).__name__}); answered 400")
-                msg = f"gatewaylens mock: cannot answer this request: {type(e).__name__}: {str(e)[:200]}"
+                msg = f"gatewaylens mock: cannot answer this request: {type(e).__name__}: {redact_text(str(e)[:200])}"
                 resp, holder[0] = self._plain(400, error_body(dialect, 400, msg), dialect=dialect)
                 return resp
             finally:
@@ -397,8 +401,8 @@ class MockApp:
                          "replacements, body_b64 holds the exact bytes")
         parsed: Any = None
         is_json = False
+        found: set[str] = set()
         if text:
-            found: set[str] = set()
             text, parsed, is_json, found = redact_json_text(text)
             if found:
                 redacted.append("body")
@@ -432,6 +436,10 @@ class MockApp:
         safe_path, safe_raw = redact_path(path, pfound), redact_path(request.path, pfound)
         if pfound:
             redacted.append("path")
+        if self.state.on_secrets is not None and (hfound or qfound or pfound or redacted):
+            # An in-process owner (capture) learns the exact values, to scrub them from everything it
+            # writes: a gateway that echoes its own upstream key in free text is caught that way too.
+            self.state.on_secrets(hfound | qfound | pfound | found)
         return RecordedExchange.model_construct(
             seq=0, channel=channel, instance=self.state.instance, time=started, duration_ms=0.0,
             method=request.method, path=safe_path, raw_path=safe_raw, query=query, headers=headers,
@@ -456,7 +464,8 @@ class MockApp:
             if item:
                 return self._plain(200, item)
         if dialect is None:
-            return self._plain(404, {"error": {"message": f"gatewaylens mock: no route {request.method} {path}",
+            # The redacted path: a key in the URL must not come back in the answer (nor in the record of it).
+            return self._plain(404, {"error": {"message": f"gatewaylens mock: no route {request.method} {rec.path}",
                                                "type": "not_found_error"}})
         step = st.next_step(channel)
         delay = (step.delay_ms if step else 0) + st.latency_ms
@@ -539,10 +548,10 @@ class MockServer:
 
     def __init__(self, host: str = "127.0.0.1", port: int = 9999, *, record_file: Path | None = None,
                  latency_ms: float = 0.0, record: bool = True, max_records: int = DEFAULT_MAX_RECORDS,
-                 log: Callable[[str], None] | None = None) -> None:
+                 log: Callable[[str], None] | None = None, on_secrets: Callable[[set[str]], None] | None = None) -> None:
         self.host, self.port = host, port
         self.state = MockState(record_file=record_file, latency_ms=latency_ms, record=record,
-                               max_records=max_records, log=log)
+                               max_records=max_records, log=log, on_secrets=on_secrets)
         self.mock = MockApp(self.state)
         self._runner: web.AppRunner | None = None
 
