@@ -52,7 +52,8 @@ async def launched(launcher: Launcher, mock: MockServer, channel: str, workdir: 
 
 
 async def channel_records(client: httpx.AsyncClient, mock: MockServer, channel: str, since: int = 0) -> list[dict[str, Any]]:
-    r = await client.get(f"{mock.url}/__mock/log", params={"channel": channel, "since": since})
+    r = await client.get(f"{mock.url}/__mock/log", params={"channel": channel, "since": since},
+                         headers=mock.control_headers)
     r.raise_for_status()
     records: list[dict[str, Any]] = r.json()["records"]
     return records

@@ -203,7 +203,10 @@ class ClientResponse(BaseModel):
 
 
 class ExchangeError(BaseModel):
-    kind: Literal["timeout", "refused", "http", "broken_stream", "protocol", "mock_lost", "internal"]
+    kind: Literal["timeout", "refused", "http", "broken_stream", "protocol", "mock_lost", "internal", "disturbed",
+                  "interrupted"] = Field(description="disturbed: another client reset the mock channel during the "
+                                         "exchange or sent traffic on it (records of another case); interrupted: "
+                                         "capture was stopped (SIGINT/SIGTERM) while the exchange was in flight")
     message: str
 
 

@@ -114,6 +114,29 @@ def load_done(run_dir: Path) -> list[Exchange]:
     return done
 
 
+def drop_interrupted(run_dir: Path, done: list[Exchange]) -> tuple[list[Exchange], int]:
+    """For ``--resume``: exchanges that were in flight when an earlier run was stopped (error kind
+    ``interrupted``) are taken out of ``exchanges.jsonl`` so they are captured again; the others stay
+    byte for byte.  Returns the kept exchanges and how many were dropped."""
+    redo = {e.id for e in done if e.error is not None and e.error.kind == "interrupted"}
+    if not redo:
+        return done, 0
+    p = run_dir / EXCHANGES_FILE
+    kept_lines = []
+    for line in p.read_bytes().splitlines(keepends=True):
+        try:
+            ident = json.loads(line).get("id")
+        except ValueError:
+            ident = None
+        if ident in redo:
+            continue
+        kept_lines.append(line)
+    tmp = p.with_name(f".{EXCHANGES_FILE}.tmp")
+    tmp.write_bytes(b"".join(kept_lines))
+    os.replace(tmp, p)
+    return [e for e in done if e.id not in redo], len(redo)
+
+
 class Scrubber:
     """Replace every known secret value with its redaction marker.
 
