@@ -213,7 +213,10 @@ def analyze_exchange(ex: Exchange, *, include_kept: bool = False) -> ExchangeRes
         summary.outcome = "unsupported"
         return ExchangeResult(ex, findings, summary)
     client_body = ex.client_request.body if ex.client_request else None
-    if ex.client_request is None:
+    # An exchange whose upstream records are incomplete or not its own (the mock restarted, another
+    # client disturbed the channel, capture was stopped mid-way) is never reported as a translation.
+    if ex.client_request is None or (ex.status == "error" and ex.error is not None
+                                     and ex.error.kind in ("mock_lost", "disturbed", "interrupted")):
         summary.outcome = "capture_error"
         summary.score = 0.0
         return ExchangeResult(ex, findings, summary)

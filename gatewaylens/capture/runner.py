@@ -1245,7 +1245,9 @@ async def run_capture(opts: CaptureOptions, say: Callable[[str], None] | None = 
 
     async def body() -> None:
         nonlocal mock_server, writer, run_dir, control_client, heartbeat
-        mock_server = await ensure_mock(opts.mock_url, opts.start_mock, out, scrub)
+        # Its "using / started" line waits until the channels are leased: a refusal is then the only line.
+        mock_lines: list[str] = []
+        mock_server = await ensure_mock(opts.mock_url, opts.start_mock, mock_lines.append, scrub)
         # Isolation: every gateway's channel is leased before any traffic, so a second capture on the
         # same mock and gateway name is refused here (one line, exit 2) instead of mixing records.
         holder = f"capture run {info_run.id} (pid {os.getpid()})"
@@ -1266,6 +1268,8 @@ async def run_capture(opts: CaptureOptions, say: Callable[[str], None] | None = 
                                  "gateway name") from None
             except MockError as e:
                 raise InputError(f"--mock {redact_url(opts.mock_url)}: {e}") from None
+        for line in mock_lines:
+            out(line)
         if mock_server is None:
             if any(isinstance(c, MockChannel) and not c.leased for c in channels.values()):
                 out(f"warning: the mock at {redact_url(opts.mock_url)} has no leases (an older build): this run's "
