@@ -26,6 +26,11 @@ Design (see also the README's capture section):
   backwards) means the mock restarted: the affected exchange is marked ``mock_lost`` with no
   records attributed, and the channel is re-synced.  A mock that cannot be reached fails that
   gateway's worker fast.
+* Isolation: every channel is leased before any traffic (a second capture on the same mock and
+  gateway name is refused, exit 2) and read with the lease token.  A reset of the channel during
+  an exchange (its reset generation changed, the reset time falls inside the exchange) or a record
+  carrying another case's ``[gwl:<id>]`` marker marks the exchange ``disturbed``.
+* A stop signal cancels the workers: the exchange in flight is written ``interrupted``.
 """
 
 from __future__ import annotations
