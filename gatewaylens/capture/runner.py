@@ -970,7 +970,10 @@ async def ensure_mock(url: str, allow_start: bool, say: Callable[[str], None], s
             for secret in found:
                 scrub.add_credential(secret)
 
-    server = MockServer(parts.hostname or "127.0.0.1", parts.port or 80, on_secrets=learn if scrub is not None else None)
+    # shutdown_s: when the run ends (or is stopped) nothing more is read from this mock, so requests
+    # it still holds (a scripted delay, a gateway retrying late) are cut at once rather than awaited.
+    server = MockServer(parts.hostname or "127.0.0.1", parts.port or 80, on_secrets=learn if scrub is not None else None,
+                        shutdown_s=0.1)
     try:
         await server.start()
     except OSError as e:

@@ -763,7 +763,7 @@ class MockServer:
                  latency_ms: float = 0.0, record: bool = True, max_records: int = DEFAULT_MAX_RECORDS,
                  log: Callable[[str], None] | None = None, on_secrets: Callable[[set[str]], None] | None = None,
                  token: str | None = None, require_token: bool = True, allow_remote: bool = False,
-                 shutdown_s: float = 0.5) -> None:
+                 shutdown_s: float = 0.25) -> None:
         if not allow_remote and not is_loopback_host(host):
             raise ValueError(f"{host} is not a loopback address: binding it exposes the mock and its control API "
                              "beyond this machine; pass allow_remote=True (mock --allow-remote) to do it anyway")
@@ -791,7 +791,8 @@ class MockServer:
 
     async def start(self) -> None:
         # A short shutdown bound: stopping must not wait for a 100 s scripted delay (aiohttp's default
-        # is 60 s); handlers still running are cancelled and their requests recorded as cut.
+        # is 60 s, and it is waited twice: for the handlers, then per connection); handlers still
+        # running are cancelled and their requests recorded as cut.
         self._runner = web.AppRunner(self.mock.app, access_log=None, handle_signals=False,
                                      shutdown_timeout=self.shutdown_s)
         await self._runner.setup()
