@@ -11,8 +11,10 @@ from typing import Any, Protocol
 
 from pydantic import ValidationError
 
+from gatewaylens.analyze import severity as sev
 from gatewaylens.analyze.behaviours import generic
 from gatewaylens.analyze.calls import call_entries
+from gatewaylens.analyze.leaks import leak_entries
 from gatewaylens.analyze.models import Direction, ExchangeSummary, FindingRow, Kind, Severity, StreamSummary
 from gatewaylens.analyze.paths import root, under
 from gatewaylens.analyze.streams import compare_extracts, extract_body, extract_frames, parse_frames
@@ -219,10 +221,11 @@ def analyze_exchange(ex: Exchange, *, include_kept: bool = False) -> ExchangeRes
         return ExchangeResult(ex, findings, summary)
 
     emit("call", call_entries(ex), None)  # call-level behaviours (gatewaylens/analyze/calls.py)
+    emit("call", leak_entries(ex), None)  # gateway internals in the answer (gatewaylens/analyze/leaks.py)
     if not ex.upstream_requests:
         cr = ex.client_response
         if cr is not None and 400 <= cr.status < 500:
-            entries = rejected_entries(client_body, cr, ex.dialect)
+            entries = rejected_entries(client_body, cr, ex.dialect, target_dialect(ex))
             emit("request", entries, None)
             summary.outcome = "rejected" if entries else "no_upstream_call"
         else:
@@ -489,7 +492,17 @@ def error_message(cr: ClientResponse) -> str:
     return (cr.text or "")[:2000]
 
 
-def rejected_entries(body: Any, cr: ClientResponse, dialect: Dialect | None = None) -> list[Entry]:
+def target_dialect(ex: Exchange) -> Dialect:
+    """The dialect the gateway would have spoken upstream (for an exchange with no upstream call)."""
+    if ex.upstream == "anthropic":
+        return "messages"
+    if ex.variant == "responses" or (ex.dialect == "responses" and not ex.variant):
+        return "responses"
+    return "chat"
+
+
+def rejected_entries(body: Any, cr: ClientResponse, dialect: Dialect | None = None,
+                     target: Dialect | None = None) -> list[Entry]:
     """Client fields named in a 4xx answered without any upstream call."""
     message = error_message(cr)
     if not message or not isinstance(body, dict):
@@ -520,7 +533,8 @@ def rejected_entries(body: Any, cr: ClientResponse, dialect: Dialect | None = No
                         or named_as_equivalent(generic)):
                     seen.add(generic)
                     out.append(Entry("rejected", p, None, v if not isinstance(v, dict | list) else excerpt(v, 120), None,
-                                     "warn", f"gateway answered {cr.status} without calling upstream: {excerpt(message, 160)}"))
+                                     sev.rejection(p, src=dialect, dst=target),
+                                     f"gateway answered {cr.status} without calling upstream: {excerpt(message, 160)}"))
                 visit(v, p, depth + 1)
         elif isinstance(value, list):
             for i, v in enumerate(value[:50]):
