@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -14,13 +14,14 @@ from pydantic import ValidationError
 from gatewaylens.analyze import severity as sev
 from gatewaylens.analyze.behaviours import generic
 from gatewaylens.analyze.calls import call_entries
+from gatewaylens.analyze.expectations import apply as apply_expectations
 from gatewaylens.analyze.leaks import leak_entries
 from gatewaylens.analyze.models import Direction, ExchangeSummary, FindingRow, Kind, Severity, StreamSummary
 from gatewaylens.analyze.paths import root, under
 from gatewaylens.analyze.streams import compare_extracts, extract_body, extract_frames, parse_frames
 from gatewaylens.analyze.translate import Entry, Translator, is_default
 from gatewaylens.analyze.values import STRUCTURAL_STRINGS, excerpt
-from gatewaylens.capture.models import ClientResponse, Exchange, RunInfo
+from gatewaylens.capture.models import ClientResponse, Exchange, Expectation, RunInfo
 from gatewaylens.dialects import DIALECTS, REQUEST_EQUIVALENCES, Dialect, dialect_for_path, is_secret_name
 from gatewaylens.mock.models import RecordedExchange
 
@@ -123,9 +124,26 @@ def load_case_notes(run_dir: Path, run: RunInfo) -> dict[str, dict[str, Any]]:
         out: dict[str, dict[str, Any]] = {}
         for case in cases:
             if isinstance(case, dict) and isinstance(case.get("id"), str):
-                out[case["id"]] = {"note": str(case.get("note") or ""), "tags": case.get("tags") or []}
+                out[case["id"]] = {"note": str(case.get("note") or ""), "tags": case.get("tags") or [],
+                                   "expect": _expectations(case.get("expect"))}
         return out
     return {}
+
+
+def _expectations(raw: Any) -> list[Expectation]:
+    """A case's ``expect`` list (capture validated it; one that no longer parses is left out)."""
+    out: list[Expectation] = []
+    for item in raw if isinstance(raw, list) else ():
+        try:
+            out.append(Expectation.model_validate(item))
+        except ValidationError:
+            continue
+    return out
+
+
+def case_expectations(notes: dict[str, dict[str, Any]]) -> dict[str, list[Expectation]]:
+    """Case id -> its expectations, for the cases that have any."""
+    return {cid: n["expect"] for cid, n in notes.items() if n.get("expect")}
 
 
 # --------------------------------------------------------------------------------------------
@@ -179,7 +197,10 @@ def usage_requested(ex: Exchange) -> bool:
     return isinstance(opts, dict) and opts.get("include_usage") is True
 
 
-def analyze_exchange(ex: Exchange, *, include_kept: bool = False) -> ExchangeResult:
+def analyze_exchange(ex: Exchange, *, include_kept: bool = False,
+                     expectations: Sequence[Expectation] = ()) -> ExchangeResult:
+    """What the gateway did in one exchange.  ``expectations``: the case's ``expect`` list, which
+    escalates the findings that contradict it and downgrades those that meet it."""
     findings: list[FindingRow] = []
     summary = ExchangeSummary(
         id=ex.id, gateway=ex.gateway, case_id=ex.case_id, dialect=ex.dialect, stream=ex.stream,
@@ -192,7 +213,7 @@ def analyze_exchange(ex: Exchange, *, include_kept: bool = False) -> ExchangeRes
     def emit(direction: Direction, entries: list[Entry], upstream_index: int | None) -> None:
         client_side_src = direction in ("request", "headers")
         for e in entries:
-            if e.kind == "kept" and e.severity == "info" and not include_kept:
+            if e.kind == "kept" and e.severity == "info" and not include_kept and not expectations:
                 continue
             if client_side_src:
                 path = e.src_path if e.src_path is not None else (e.dst_path or "")
@@ -242,6 +263,11 @@ def analyze_exchange(ex: Exchange, *, include_kept: bool = False) -> ExchangeRes
             emit("headers", compare_headers(ex.client_request.headers, rec.headers), i)
         _response_side(ex, emit, summary, include_kept)
 
+    if expectations:
+        cross = any(upstream_dialect(r) not in (None, ex.dialect) for r in ex.upstream_requests)
+        apply_expectations(findings, expectations, cross=cross)
+        if not include_kept:
+            findings = [f for f in findings if not (f.kind == "kept" and f.severity == "info" and f.expectation is None)]
     summary.counts = _counts(findings)
     summary.score = exchange_score(summary.outcome, findings)
     result = ExchangeResult(ex, findings, summary)

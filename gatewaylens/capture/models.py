@@ -41,6 +41,7 @@ class Expectation(BaseModel):
     concept: str | None = Field(None, description="an equivalence-table concept, e.g. 'max output tokens'")
     path: str | None = Field(None, description="client-side path; `[*]` matches any list index; a prefix matches its subtree")
     direction: Literal["request", "response", "stream", "headers"] = "request"
+    upstream: UpstreamKind | None = Field(None, description="only exchanges to this upstream kind (default: both)")
     must: ExpectMust
     severity: Literal["info", "warn", "error"] = "error"
     note: str = ""
