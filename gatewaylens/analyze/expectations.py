@@ -95,6 +95,9 @@ def apply(findings: Sequence[FindingRow], expectations: Sequence[Expectation], *
             new: Severity
             if v == "violated":
                 new, how = x.severity, "violated"
+                # The case's word replaces analyze's own guess at why it matters.
+                f.message = f"{f.kind} although the case expects {x.must} {x.path or x.concept}" + (
+                    f": {x.note}" if x.note else "")
             elif v == "rejected":
                 new, how = "warn", "rejected (a 4xx naming it)"
             else:

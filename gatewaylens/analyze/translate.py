@@ -410,14 +410,19 @@ class Translator:
         # (reasoning_effort -> thinking budget, parallel_tool_calls -> disable_parallel_tool_use).
         leftover = [(p, v) for p, v in w.added if usable(p)] + [(p, v) for p, v in changed_nodes.items() if usable(p)]
         for rp, rv in unmatched_removed:
-            match = self._concept_match(rp, rv, leftover, usable) if "[" not in rp and self.cross else None
+            match = self._concept_match(rp, rv, leftover, usable) if "[" not in rp else None
             if match is None:
                 out.append(self._dropped(rp, rv))
                 continue
             sp, sv, ap, av, concept, foreign = match
             claim(ap)
             entry = self._concept_entry(sp, ap, sv, av, concept)
-            if foreign and entry.kind == "converted":
+            if not self.cross and entry.kind == "converted":
+                # Rewritten into another field of the same dialect, which took the original as it was
+                # (LiteLLM 1.106.12 turns output_config.effort into a thinking budget).
+                entry.severity = "warn"
+                entry.message += f"; the {self.dst} dialect takes {sp} as it is"
+            elif foreign and entry.kind == "converted":
                 entry.severity = "warn"
                 entry.message += (f"; {ap} is the {foreign} dialect's form, the {self.dst} dialect writes "
                                   f"'{concept}' as {_form_in(self.side, self.dst, concept)}")
