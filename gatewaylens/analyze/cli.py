@@ -118,7 +118,9 @@ def run_cmd(run_dir: Path | None, include_kept: bool, schema: bool, verdicts_dir
         return
     console = _console()
     table = Table(title=f"{result.exchanges} exchanges, {result.findings} findings", title_justify="left")
-    for col in ("gateway", "exchanges", "translated", "rejected", "no call", "errors", "warnings",
+    # "error/warn findings": what the translation did (capture's table says "capture failed" for
+    # exchanges it could not record, a different thing)
+    for col in ("gateway", "exchanges", "translated", "rejected", "no call", "error findings", "warn findings",
                 "dropped", "renamed/moved", "changed", "added", "fidelity"):
         table.add_column(col, justify="left" if col == "gateway" else "right", no_wrap=col == "gateway")
     for s in result.scores:
