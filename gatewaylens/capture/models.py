@@ -152,6 +152,10 @@ class GatewayProfile(BaseModel):
     base_url: str = Field(description="where the gateway listens by default")
     routes: list[Route]
     unsupported: list[Unsupported] = Field(default_factory=list)
+    upstream_only: UpstreamKind | None = Field(
+        None, description="the one upstream kind this gateway is configured for (a --gateway NAME[:KIND]=URL): "
+                          "cases meant for the other kind are not run, and said once, instead of one "
+                          "'unsupported' exchange each")
     client_headers: dict[str, str] = Field(default_factory=dict, description="headers sent on every request (gateway auth)")
     image: str | None = Field(None, description="pinned container image")
     install: str = Field("", description="how the project installs it (make target / script)")
@@ -243,6 +247,8 @@ class GatewayInfo(BaseModel):
     version: str | None = None
     launched: Literal["no", "local", "docker"] = "no"
     skipped: str | None = None
+    #: cases not run because the gateway was declared with one upstream kind (GatewayProfile.upstream_only)
+    not_run: str | None = None
 
 
 class RunInfo(BaseModel):
