@@ -19,10 +19,12 @@ website.  The launcher copies ``.gateways/bin/bifrost-http.schema.json`` (the so
 ``transports/config.schema.json``, copied there when the binary is installed or registered) into
 the workdir it starts Bifrost in, and refuses to start Bifrost without it, so nothing is fetched.
 
-What it skips at start with this config (transports v1.4.14, ``server/server.go``): with
-``config_store`` disabled, "auth middleware requires config store, skipping auth middleware
-initialization", so the client's key is never checked; governance runs without virtual keys
-(``enforce_auth_on_inference`` off), so it does not check one either.
+What it skips at start with this config (transports v1.4.14, as its log says): with
+``config_store`` disabled, ``server/server.go`` logs "auth middleware requires config store, skipping
+auth middleware initialization", so the client's key is never checked; the governance plugin fails
+to start ("governance config is nil", ``plugins/governance/store.go``, logged by
+``server/utils.go``) and stays in status ``error``, so no virtual key, budget or rate limit applies;
+the pricing manager cannot download its datasheet (pointed at a closed port), so no cost is computed.
 
 Installing: ``go install github.com/maximhq/bifrost/transports/bifrost-http@v1.6.6`` cannot work
 as is: ``main.go`` embeds a ``ui/`` directory (``//go:embed all:ui``) that the published module does
@@ -142,9 +144,9 @@ PROFILE = GatewayProfile(
     notes="The Go module proxy here refuses github.com/maximhq/bifrost/* (403): register a binary built from "
           "your checkout (scripts/register-built-gateway.sh bifrost). Model names are provider/model. Provider "
           "retries disabled (max_retries 0) so one client request maps to one upstream call unless Bifrost adds "
-          "its own. File mode (no config store): Bifrost skips its auth middleware and governance has no "
-          "virtual keys, so the client key is never checked. Its config schema is read from the workdir, "
-          "never downloaded.",
+          "its own. File mode (no config store): Bifrost skips its auth middleware, so the client key is never "
+          "checked, and its governance plugin fails to start (no governance config), so no virtual key, "
+          "budget or rate limit applies. Its config schema is read from the workdir, never downloaded.",
 )
 
 PROFILES: list[GatewayProfile] = [PROFILE]
