@@ -6,7 +6,7 @@ import json
 import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +34,7 @@ class Sent:
     text: str
     body_sent: bytes
     upstream: list[dict[str, Any]]
+    headers: dict[str, str] = field(default_factory=dict)
 
     def json(self) -> Any:
         return parse_json(self.text)
@@ -71,7 +72,8 @@ async def send(client: httpx.AsyncClient, mock: MockServer, gw: Launched, profil
         headers["anthropic-version"] = "2023-06-01"
     seq = int((await client.get(f"{mock.url}/__mock/health")).json()["last_seq"])
     resp = await client.post(gw.base_url + route.path, content=raw, headers=headers)
-    return Sent(resp.status_code, resp.text, raw, await channel_records(client, mock, profile.name, seq))
+    return Sent(resp.status_code, resp.text, raw, await channel_records(client, mock, profile.name, seq),
+                {k.lower(): v for k, v in resp.headers.items()})
 
 
 _DONE = re.compile(r"^(message_stop|response\.completed)$")

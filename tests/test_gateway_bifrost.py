@@ -163,6 +163,14 @@ async def test_anthropic_passthrough_forwards_the_body(mock_server: MockServer, 
         posts = [u for u in sent.upstream if u["method"] == "POST"]
         assert [p["path"] for p in posts] == ["/v1/messages"]
         assert json.loads(posts[0]["body_text"]) == json.loads(sent.body_sent)
+        # Observed with transports v1.4.14: the body comes back as sent upstream, but with fasthttp's
+        # default content type instead of the upstream's (integrations/router.go handlePassthrough*
+        # copies the upstream headers; Content-Type does not survive), streamed or not.
+        assert posts[0]["response"]["headers"]["content-type"].startswith("application/json")
+        assert sent.headers["content-type"] == "text/plain; charset=utf-8"
+        streamed = await send(client, mock_server, gw, prof, route, True)
+        assert streamed.status == 200 and "event: message_stop" in streamed.text
+        assert streamed.headers["content-type"] == "text/plain; charset=utf-8"
 
 
 @pytest.mark.slow

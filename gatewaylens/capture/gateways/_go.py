@@ -63,7 +63,7 @@ def missing_reason(name: str, title: str, pinned: str, why_not_here: str | None,
         if why_not_here is None:
             return f"{title} not built: run {installer}"
         # Every skip names the command that fixes it: the installer where it works, else registering.
-        fix = f"built from your source tree, register it: {hint}" if hint else f"installer: {installer}"
+        fix = f"to run one you built from your own checkout: {hint}" if hint else f"installer: {installer}"
         return f"{title} not installed: {why_not_here} ({fix})"
     got = stamped_version(name)
     try:
