@@ -19,7 +19,7 @@ from gatewaylens.capture.gateways import LAUNCHERS, _go, _source
 from gatewaylens.capture.gateways._source import SourceBuild, SourceError, register
 from gatewaylens.capture.launch import PROJECT_ROOT
 
-pytestmark = pytest.mark.skipif(shutil.which("go") is None, reason="no Go toolchain (go) on PATH")
+needs_go = pytest.mark.skipif(shutil.which("go") is None, reason="no Go toolchain (go) on PATH")
 
 SCRIPT = PROJECT_ROOT / "scripts" / "register-built-gateway.sh"
 
@@ -83,6 +83,7 @@ def gomodel_tree(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, 
             go_build(tree, "cmd/gomodel", out / "gomodel-dev"))
 
 
+@needs_go
 def test_gomodel_registers_at_the_version_the_binary_reports(bin_dir: Path, gomodel_tree: tuple[Path, Path, Path]) -> None:
     tree, binary, _ = gomodel_tree
     record = register("gomodel", binary, tree)
@@ -101,6 +102,7 @@ def test_gomodel_registers_at_the_version_the_binary_reports(bin_dir: Path, gomo
     assert reason and "changed since it was registered" in reason and "\n" not in reason
 
 
+@needs_go
 def test_git_describe_gives_the_version_of_an_unstamped_binary(bin_dir: Path, tmp_path: Path,
                                                                gomodel_tree: tuple[Path, Path, Path]) -> None:
     tree, _, unstamped = gomodel_tree
@@ -115,6 +117,7 @@ def test_git_describe_gives_the_version_of_an_unstamped_binary(bin_dir: Path, tm
         register("gomodel", gomodel_tree[1], checkout)
 
 
+@needs_go
 def test_no_version_anywhere_is_refused(bin_dir: Path, gomodel_tree: tuple[Path, Path, Path]) -> None:
     tree, _, unstamped = gomodel_tree
     with pytest.raises(SourceError, match="cannot tell its version"):
@@ -122,6 +125,7 @@ def test_no_version_anywhere_is_refused(bin_dir: Path, gomodel_tree: tuple[Path,
     assert not (bin_dir / "gomodel").exists()  # nothing half-installed
 
 
+@needs_go
 def test_bifrost_tree_version_file_and_schema(bin_dir: Path, tmp_path: Path) -> None:
     root = tmp_path / "bifrost-src"
     mod = go_tree(root, "github.com/maximhq/bifrost/transports", "transports", "bifrost-http", "bifrost")
@@ -141,6 +145,7 @@ def test_bifrost_tree_version_file_and_schema(bin_dir: Path, tmp_path: Path) -> 
     assert reason and "bifrost-http.schema.json is missing" in reason and "register-built-gateway.sh" in reason
 
 
+@needs_go
 def test_wrong_binary_or_tree_is_one_line_exit_2(tmp_path: Path, gomodel_tree: tuple[Path, Path, Path]) -> None:
     tree, binary, _ = gomodel_tree
     env = {**os.environ, "GATEWAYLENS_TOOLS": str(tmp_path / "tools")}
@@ -167,9 +172,26 @@ def test_wrong_binary_or_tree_is_one_line_exit_2(tmp_path: Path, gomodel_tree: t
     assert json.loads((tmp_path / "tools" / "bin" / "gomodel.source.json").read_text())["version"] == "v9.9.9"
 
 
+@needs_go
 def test_a_broken_source_record_is_named(bin_dir: Path, gomodel_tree: tuple[Path, Path, Path]) -> None:
     register("gomodel", gomodel_tree[1], gomodel_tree[0])
     (bin_dir / "gomodel.source.json").write_text('{"format_version": 7}')
     reason = LAUNCHERS["gomodel"]().available()
     assert reason and "gomodel.source.json: not a valid source record" in reason and "\n" not in reason
     assert _source.source_json("gomodel") == bin_dir / "gomodel.source.json"
+
+
+def test_report_header_says_how_a_binary_was_built(tmp_path: Path) -> None:
+    from gatewaylens.analyze.pipeline import analyze_run
+    from gatewaylens.analyze.synthetic import write_synthetic_run
+    from gatewaylens.capture.models import RunInfo
+
+    run = write_synthetic_run(tmp_path / "run", 6)
+    info = RunInfo.model_validate_json((run / "run.json").read_text())
+    line = "built from source: v9.9.9 (version from gomodel -version), commit 0123456789ab, go1.26.8, main package x"
+    info.gateways[0].build = line
+    (run / "run.json").write_text(info.model_dump_json(indent=2))
+    md = analyze_run(run).report_path.read_text(encoding="utf-8")
+    header = md.split("## ", 1)[0]
+    assert f"- {info.gateways[0].name}: {line}" in header
+    assert sum(1 for g in info.gateways if g.build) == 1 == header.count("built from source")
