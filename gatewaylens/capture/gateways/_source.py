@@ -134,9 +134,13 @@ def read_source_build(binary: str) -> SourceBuild | None:
         return None
     try:
         return SourceBuild.model_validate_json(path.read_text(encoding="utf-8"))
-    except (ValidationError, OSError, UnicodeDecodeError) as e:
-        first = str(e).splitlines()
-        raise SourceError(f"{path}: not a valid source record ({first[1].strip() if len(first) > 1 else e})") from None
+    except ValidationError as e:
+        err = e.errors()[0]
+        where = ".".join(str(p) for p in err["loc"]) or "(file)"
+        raise SourceError(f"{path}: not a valid source record: {where}: {err['msg']}: register the binary again "
+                          f"({REGISTER_SCRIPT})") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise SourceError(f"{path}: cannot be read: {e}") from None
 
 
 def trust_problem(build: SourceBuild, stamp: str | None) -> str | None:
