@@ -245,6 +245,8 @@ class GatewayInfo(BaseModel):
     base_url: str
     channel_url: str
     version: str | None = None
+    #: How a from-source binary was built (version source, commit, Go version); None when installed.
+    build: str | None = None
     launched: Literal["no", "local", "docker"] = "no"
     skipped: str | None = None
     #: cases not run because the gateway was declared with one upstream kind (GatewayProfile.upstream_only)

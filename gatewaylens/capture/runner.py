@@ -894,6 +894,7 @@ async def launch_one(t: GatewayTarget, mock_url: str, say: Callable[[str], None]
         with contextlib.suppress(Exception):
             version = await asyncio.to_thread(launcher.version)
     t.info.version = version or t.profile.version
+    t.info.build = launched.build
     say(f"{t.name}: launched at {t.info.base_url}" + (f" (version {t.info.version})" if t.info.version else ""))
 
 
