@@ -67,6 +67,14 @@ from gatewaylens.dialects import Dialect
 Severity = Literal["info", "warn", "error"]
 Frame = tuple[str | None, Any]
 
+
+def _obj(v: Any) -> dict[str, Any]:
+    return v if isinstance(v, dict) else {}
+
+
+def _int(v: Any, default: int) -> int:
+    return v if isinstance(v, int) and not isinstance(v, bool) else default
+
 #: Terminal events of a Responses stream.
 RESPONSES_TERMINAL = frozenset({"response.completed", "response.incomplete", "response.failed"})
 #: The delta types each Anthropic content block type accepts.
@@ -204,7 +212,7 @@ class _Chat(_Walk):
                     continue
                 idx = ch.get("index", 0)
                 idx = idx if isinstance(idx, int) else 0
-                delta = ch.get("delta") if isinstance(ch.get("delta"), dict) else {}
+                delta = _obj(ch.get("delta"))
                 has_content = any(delta.get(k) not in (None, "", []) for k in ("content", "tool_calls", "refusal",
                                                                                   "reasoning_content", "reasoning"))
                 if idx in finished and has_content:
@@ -221,7 +229,7 @@ class _Chat(_Walk):
                             self.v("index_gap", i, kind, f"tool call index {ti} where {expected} comes next", "error",
                                    key=f"{idx}.{ti}")
                         tool_next[idx] = max(expected, ti + 1)
-                        fn = tc.get("function") if isinstance(tc.get("function"), dict) else {}
+                        fn = _obj(tc.get("function"))
                         tool_started[(idx, ti)] = True
                         if not tc.get("id") or not fn.get("name"):
                             self.v("tool_call_start", i, kind, f"tool call {ti} starts without its id or name", "error",
@@ -250,6 +258,12 @@ class _Responses(_Walk):
         ended = False
         for i, (event, data) in enumerate(self.frames):
             kind = frame_kind("responses", event, data)
+            if data == "[DONE]" and (terminal_at is not None or ended):
+                # Chat Completions' end marker after the real terminal event: the OpenAI SDK stops
+                # on it, the Anthropic SDK ignores it; harmless but not this dialect's.
+                self.v("after_terminal", i, kind, "data: [DONE] (Chat Completions' marker) after the terminal event",
+                       "info", key="done")
+                continue
             if not isinstance(data, dict):
                 self.v("not_json", i, kind, "data is not a JSON object", "error")
                 continue
@@ -284,7 +298,7 @@ class _Responses(_Walk):
                 expected = len(opened)
                 if oi != expected:
                     self.v("index_gap", i, kind, f"output_index {oi} where {expected} comes next", "error", key=str(oi))
-                item = data.get("item") if isinstance(data.get("item"), dict) else {}
+                item = _obj(data.get("item"))
                 if isinstance(oi, int):
                     opened[oi] = item.get("id") if isinstance(item.get("id"), str) else None
             elif isinstance(oi, int) and kind.startswith("response."):
@@ -328,6 +342,12 @@ class _Messages(_Walk):
         ended = False
         for i, (event, data) in enumerate(self.frames):
             kind = frame_kind("messages", event, data)
+            if data == "[DONE]" and (stop_at is not None or ended):
+                # Chat Completions' end marker after the real terminal event: the OpenAI SDK stops
+                # on it, the Anthropic SDK ignores it; harmless but not this dialect's.
+                self.v("after_terminal", i, kind, "data: [DONE] (Chat Completions' marker) after the terminal event",
+                       "info", key="done")
+                continue
             if not isinstance(data, dict):
                 self.v("not_json", i, kind, "data is not a JSON object", "error")
                 continue
@@ -362,7 +382,7 @@ class _Messages(_Walk):
                 if delta_at is not None:
                     self.v("block_not_closed", i, kind, f"a content block starts after message_delta (frame {delta_at})",
                            "error", key="order")
-                cb = data.get("content_block") if isinstance(data.get("content_block"), dict) else {}
+                cb = _obj(data.get("content_block"))
                 if isinstance(idx, int):
                     blocks[idx] = str(cb.get("type") or "")
             elif kind in ("content_block_delta", "content_block_stop"):
@@ -371,7 +391,7 @@ class _Messages(_Walk):
                 elif idx in closed:
                     self.v("delta_after_stop", i, kind, f"block {idx} was already stopped", "error", key=str(idx))
                 elif kind == "content_block_delta":
-                    delta = data.get("delta") if isinstance(data.get("delta"), dict) else {}
+                    delta = _obj(data.get("delta"))
                     dt = delta.get("type")
                     allowed = BLOCK_DELTAS.get(blocks[idx])
                     if allowed is not None and dt not in allowed:

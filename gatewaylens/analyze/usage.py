@@ -47,7 +47,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from gatewaylens.analyze.models import Severity
+from gatewaylens.analyze.models import Kind, Severity
 from gatewaylens.analyze.translate import Entry
 from gatewaylens.dialects import Dialect
 
@@ -217,8 +217,8 @@ def _mismatch(path: str, counter: str, got: int, want: int, neutral: dict[str, i
         how = (f"the upstream's {total} input tokens minus {cache} cache tokens: Anthropic's input_tokens exclude "
                "cache reads and writes")
         d = got - want
-        why = (f"the {cache} cache tokens were left in input_tokens" if cache and d == cache
-               else f"off by {d:+d}")
+        why = ("reported as 0" if got == 0 else f"the {cache} cache tokens were left in input_tokens"
+               if cache and d == cache else f"off by {d:+d}")
     else:
         if dialect in ("chat", "responses") and counter == "input" and up.dialect == "messages":
             how += "; OpenAI's input counts include cached tokens, Anthropic's input_tokens exclude them"
@@ -254,7 +254,7 @@ def compare(up_usage: Any, up_dialect: Dialect | None, cl_usage: Any, cl_dialect
     if up is None:
         assert cl is not None
         if all(v == 0 for v in cl.values.values()):
-            sev: Severity = "warn" if requested else "info"
+            sev: Severity = "warn" if requested and not cut else "info"
             out.append(Entry("added", None, "usage", None, cl.raw, sev,
                              "usage reported as zero although the upstream reported none: the client is told "
                              "the call cost nothing"))
@@ -285,6 +285,13 @@ def compare(up_usage: Any, up_dialect: Dialect | None, cl_usage: Any, cl_dialect
             g = _count(got_raw)
             if g == 0 or counter == "total":
                 continue  # a zero, or a total the client's dialect always carries (checked below)
+            if counter not in STANDARD[up.dialect]:
+                # The upstream's dialect has no such counter (Anthropic reports no reasoning tokens):
+                # a number here is the gateway's own estimate.
+                out.append(Entry("added", None, path, None, got_raw, "info",
+                                 f"{LABEL[counter]} = {got_raw}: the gateway's own estimate (the {up.dialect} "
+                                 "dialect has no such counter)"))
+                continue
             differences = True
             out.append(Entry("added", None, path, None, got_raw, "warn",
                              f"{LABEL[counter]} = {got_raw} reported although the upstream reported none"))
@@ -319,7 +326,7 @@ def compare(up_usage: Any, up_dialect: Dialect | None, cl_usage: Any, cl_dialect
             out.append(Entry("changed", src, path, w, g, "error", _mismatch(path, counter, g, w, want, up, cl_dialect)))
             continue
         if include_kept or (up.dialect != cl_dialect and src != path):
-            kind = "kept" if src == path else "converted"
+            kind: Kind = "kept" if src == path else "converted"
             out.append(Entry(kind, src, path, w, g, "info", f"{LABEL[counter]} carried with its semantics ({w})"))
     if not differences and include_kept:
         out.append(Entry("kept", "usage", "usage", dict(up.values), dict(cl.values), "info",
@@ -328,8 +335,10 @@ def compare(up_usage: Any, up_dialect: Dialect | None, cl_usage: Any, cl_dialect
 
 
 def _soften(out: list[Entry], requested: bool, cut: bool) -> list[Entry]:
+    """Usage the client did not ask for may be left out (a wrong number it was sent is still wrong);
+    a cut upstream explains what is missing."""
     for e in out:
-        if not requested and e.severity != "info":
+        if not requested and e.severity != "info" and e.kind in ("dropped", "added"):
             e.severity = "info"
             e.message += " (the client did not ask for usage)"
         elif cut and e.severity == "error":
