@@ -47,7 +47,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from gatewaylens.analyze.models import Kind, Severity
+from gatewaylens.analyze.models import Severity
 from gatewaylens.analyze.translate import Entry
 from gatewaylens.dialects import Dialect
 
@@ -271,6 +271,7 @@ def compare(up_usage: Any, up_dialect: Dialect | None, cl_usage: Any, cl_dialect
         return _soften(out, requested, cut)
     want = expected(up, cl_dialect)
     differences = False
+    kept: list[Entry] = []
     for counter in COUNTERS:
         w = _field_value(counter, want, cl_dialect)
         place = counter in STANDARD[cl_dialect] or counter in cl.fields
@@ -325,12 +326,14 @@ def compare(up_usage: Any, up_dialect: Dialect | None, cl_usage: Any, cl_dialect
             differences = True
             out.append(Entry("changed", src, path, w, g, "error", _mismatch(path, counter, g, w, want, up, cl_dialect)))
             continue
-        if include_kept or (up.dialect != cl_dialect and src != path):
-            kind: Kind = "kept" if src == path else "converted"
-            out.append(Entry(kind, src, path, w, g, "info", f"{LABEL[counter]} carried with its semantics ({w})"))
-    if not differences and include_kept:
-        out.append(Entry("kept", "usage", "usage", dict(up.values), dict(cl.values), "info",
-                         "usage forwarded with the same counts"))
+        if src != path:
+            out.append(Entry("converted", src, path, w, g, "info", f"{LABEL[counter]} carried with its semantics ({w})"))
+        elif include_kept:
+            kept.append(Entry("kept", src, path, w, g, "info", f"{LABEL[counter]} forwarded ({w})"))
+    if include_kept:
+        # Everything equal: one fact for the whole usage object; else each counter that was kept.
+        out.extend(kept if differences else [Entry("kept", "usage", "usage", dict(up.values), dict(cl.values), "info",
+                                                   "usage forwarded with the same counts")])
     return _soften(out, requested, cut)
 
 
