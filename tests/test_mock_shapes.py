@@ -47,8 +47,8 @@ async def test_parallel_tools_in_each_dialect(mock_server: MockServer) -> None:
                                                        tool_choice="required") as s:
         final = await s.get_final_completion()
     calls = final.choices[0].message.tool_calls or []
-    assert [c.function.name for c in calls] == ["tool_a_gwl", "tool_b_gwl"]  # type: ignore[union-attr]
-    assert all(json.loads(c.function.arguments)["gwl_probe"] == 4242 for c in calls)  # type: ignore[union-attr]
+    assert [c.function.name for c in calls] == ["tool_a_gwl", "tool_b_gwl"]
+    assert all(json.loads(c.function.arguments)["gwl_probe"] == 4242 for c in calls)
     frames = await grammatical(mock_server, "chat")
     indexes = [tc["index"] for _, d in frames if isinstance(d, dict)
                for ch in d.get("choices") or () for tc in ch["delta"].get("tool_calls") or ()]

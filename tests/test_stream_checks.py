@@ -134,8 +134,8 @@ def test_openai_to_anthropic_subtracts_cached_and_names_double_counting() -> Non
 
 
 def test_usage_edge_cases() -> None:
-    up = {"prompt_tokens": 100, "completion_tokens": 20, "total_tokens": 120,
-          "prompt_tokens_details": {"cached_tokens": 13, "audio_tokens": 0}}
+    up: dict[str, Any] = {"prompt_tokens": 100, "completion_tokens": 20, "total_tokens": 120,
+                          "prompt_tokens_details": {"cached_tokens": 13, "audio_tokens": 0}}
     same = copy.deepcopy(up)
     assert kinds(usage.compare(up, "chat", same, "chat")) == set()
     lost_zero = copy.deepcopy(up)
