@@ -282,7 +282,7 @@ class _Responses(_Walk):
                 expect_seq = seq + 1
             if i == 0 and kind != "response.created":
                 self.v("first_event", i, kind, "the first event is not response.created", "error")
-            if terminal_at is not None or ended:
+            if terminal_at is not None:
                 if kind in RESPONSES_TERMINAL:
                     self.v("terminal_repeated", i, kind, "a second terminal event", "warn")
                 else:
@@ -326,6 +326,7 @@ class _Responses(_Walk):
                     self.v("block_not_closed", i, kind, f"output item(s) {still} never done", "error")
             elif kind == "error":
                 ended = True
+                terminal_at = i
         if terminal_at is None and not ended and self.frames:
             self.v("terminal_missing", len(self.frames) - 1, "end",
                    "the stream ends without response.completed/incomplete/failed", "error")
@@ -359,11 +360,12 @@ class _Messages(_Walk):
                 self.v("event_name", i, kind, f"`event: {event}` but type {dtype!r}", "error", key=event)
             if kind == "ping":
                 continue
-            if stop_at is not None or ended:
-                if kind == "message_stop":
+            if stop_at is not None:
+                what = "the error event" if ended else "message_stop"
+                if kind == "message_stop" and not ended:
                     self.v("terminal_repeated", i, kind, "message_stop sent again", "warn")
                 else:
-                    self.v("after_terminal", i, kind, f"an event after message_stop (frame {stop_at})", "error")
+                    self.v("after_terminal", i, kind, f"an event after {what} (frame {stop_at})", "error")
                 continue
             if not started and kind not in ("message_start", "error"):
                 self.v("first_event", i, kind, "the stream does not open with message_start", "error")
@@ -416,6 +418,7 @@ class _Messages(_Walk):
                            "final usage)", "error", key="delta")
             elif kind == "error":
                 ended = True
+                stop_at = i
         if stop_at is None and not ended and self.frames:
             self.v("terminal_missing", len(self.frames) - 1, "end", "the stream ends without message_stop", "error")
         return self.out

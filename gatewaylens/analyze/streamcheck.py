@@ -54,12 +54,27 @@ def _has_error_event(dialect: Dialect | None, frames: list[Frame]) -> bool:
     return False
 
 
+def _error_passed_on(dialect: Dialect | None, frames: list[Frame]) -> list[Entry]:
+    """The upstream's stream failed mid-way with an error event: the client must learn it."""
+    if _has_error_event(dialect, frames):
+        return []
+    terminal = {"chat": "[DONE]", "responses": "response.completed", "messages": "message_stop"}.get(dialect or "")
+    ended_normally = any((d == "[DONE]" if dialect == "chat" else isinstance(d, dict) and d.get("type") == terminal)
+                         for _, d in frames)
+    if ended_normally:
+        return [Entry("dropped", "error_event", None, "error", terminal, "error",
+                      f"the upstream's stream failed with an error event, but the client's stream ends with "
+                      f"{terminal} as if the answer were complete")]
+    return [Entry("dropped", "error_event", None, "error", None, "error",
+                  "the upstream's stream failed with an error event; the client's stream just stops, with no error")]
+
+
 def _entry(v: Violation, upstream_cut: bool) -> Entry:
     severity = v.severity
     message = v.message
     if upstream_cut and severity == "error":
         severity = "warn"
-        message += " (the upstream stream was cut)"
+        message += " (the upstream's stream ended early)"
     return Entry("malformed", None, f"grammar.{v.code}", None, {"frame": v.index, "event": v.event}, severity, message)
 
 
@@ -69,6 +84,13 @@ def refine(entries: list[Entry], *, up_dialect: Dialect | None, up_frames: list[
     """The stream side's entries: ``entries`` (from ``streams.compare_extracts``) with its usage and
     tool-argument entries replaced by the exact checks, plus grammar violations."""
     out = [e for e in entries if not usage.is_usage_entry(e) and (e.src_path or e.dst_path) != "tool_arguments"]
+    # An upstream stream that failed with an error event ends early like a cut one; what matters
+    # then is whether the client was told.
+    up_error = up_frames is not None and _has_error_event(up_dialect, up_frames)
+    if up_error and cl_frames is not None:
+        out = [e for e in out if (e.src_path or e.dst_path) != "terminal"]
+        out.extend(_error_passed_on(cl_dialect, cl_frames))
+        upstream_cut = True
     # Usage, as each side's SDK ends up with it.
     up_usage = usage.stream_usage(up_dialect, up_frames) if up_frames is not None else (
         up_body.get("usage") if isinstance(up_body, dict) else None)
@@ -84,7 +106,7 @@ def refine(entries: list[Entry], *, up_dialect: Dialect | None, up_frames: list[
         for e in content:
             if e.severity == "error":
                 e.severity = "warn"
-                e.message += " (the upstream stream was cut)"
+                e.message += " (the upstream's stream ended early)"
     out.extend(content)
     # Grammar.
     if cl_frames is not None:

@@ -346,7 +346,7 @@ def _soften(out: list[Entry], requested: bool, cut: bool) -> list[Entry]:
             e.message += " (the client did not ask for usage)"
         elif cut and e.severity == "error":
             e.severity = "warn"
-            e.message += " (the upstream stream was cut)"
+            e.message += " (the upstream's stream ended early)"
     return out
 
 
