@@ -62,11 +62,32 @@ def _error_passed_on(dialect: Dialect | None, frames: list[Frame]) -> list[Entry
     ended_normally = any((d == "[DONE]" if dialect == "chat" else isinstance(d, dict) and d.get("type") == terminal)
                          for _, d in frames)
     if ended_normally:
+        reason = _last_finish(dialect, frames)
+        if reason and "error" in reason:
+            # e.g. Portkey 1.15.2 turns Anthropic's error event into finish_reason: "overloaded_error"
+            # followed by [DONE] (build/start-server.js, its Anthropic stream transform).
+            return [Entry("dropped", "error_event", None, "error", reason, "warn",
+                          f"the upstream's stream failed with an error event; the client learns it only from the "
+                          f"non-standard finish reason {reason!r}, and the stream ends with {terminal}")]
         return [Entry("dropped", "error_event", None, "error", terminal, "error",
                       f"the upstream's stream failed with an error event, but the client's stream ends with "
                       f"{terminal} as if the answer were complete")]
     return [Entry("dropped", "error_event", None, "error", None, "error",
                   "the upstream's stream failed with an error event; the client's stream just stops, with no error")]
+
+
+def _last_finish(dialect: Dialect | None, frames: list[Frame]) -> str | None:
+    reason: str | None = None
+    for _, d in frames:
+        if not isinstance(d, dict):
+            continue
+        for ch in d.get("choices") or ():
+            if isinstance(ch, dict) and isinstance(ch.get("finish_reason"), str):
+                reason = ch["finish_reason"]
+        delta = d.get("delta")
+        if isinstance(delta, dict) and isinstance(delta.get("stop_reason"), str):
+            reason = delta["stop_reason"]
+    return reason
 
 
 def _entry(v: Violation, upstream_cut: bool) -> Entry:
