@@ -47,9 +47,12 @@ def grammar_entries(up_dialect: Dialect | None, up_frames: list[Frame] | None, c
 
 
 def _has_error_event(dialect: Dialect | None, frames: list[Frame]) -> bool:
+    """The stream says it failed: an ``error`` event, a Chat chunk carrying ``error``, Responses'
+    ``response.failed`` terminal."""
     for event, data in frames:
-        if event == "error" or (isinstance(data, dict) and (data.get("type") == "error" or
-                                                            (dialect == "chat" and "error" in data))):
+        kind = data.get("type") if isinstance(data, dict) else None
+        if event in ("error", "response.failed") or kind in ("error", "response.failed") or (
+                dialect == "chat" and isinstance(data, dict) and "error" in data):
             return True
     return False
 
