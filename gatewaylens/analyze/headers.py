@@ -39,6 +39,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
+from functools import lru_cache
 
 from gatewaylens.analyze.models import Kind, Severity
 from gatewaylens.analyze.translate import Entry
@@ -79,17 +80,19 @@ BUILTIN: tuple[Rule, ...] = (
 )
 
 
-def profile_rules(extra: Sequence[HeaderRule], upstream: UpstreamKind) -> list[Rule]:
-    return [Rule(r.name.lower(), r.policy, r.upstream, r.severity, r.note) for r in extra
-            if r.upstream in (None, upstream)]
+def profile_rules(extra: Sequence[HeaderRule], upstream: UpstreamKind) -> tuple[Rule, ...]:
+    return tuple(Rule(r.name.lower(), r.policy, r.upstream, r.severity, r.note) for r in extra
+                 if r.upstream in (None, upstream))
 
 
-def rules_for(extra: Sequence[HeaderRule], upstream: UpstreamKind) -> list[Rule]:
+def rules_for(extra: Sequence[HeaderRule], upstream: UpstreamKind) -> tuple[Rule, ...]:
     """The profile's rules (first) and the built-in table, for one upstream kind."""
-    return profile_rules(extra, upstream) + [r for r in BUILTIN if r.upstream in (None, upstream)]
+    return profile_rules(extra, upstream) + tuple(r for r in BUILTIN if r.upstream in (None, upstream))
 
 
-def rule_of(name: str, rules: Sequence[Rule]) -> Rule | None:
+@lru_cache(maxsize=4096)
+def rule_of(name: str, rules: tuple[Rule, ...]) -> Rule | None:
+    """The first rule whose glob matches (memoised: the same few headers recur in every exchange)."""
     for r in rules:
         if fnmatchcase(name, r.name):
             return r
