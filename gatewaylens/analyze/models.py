@@ -54,11 +54,14 @@ KIND_HELP: dict[str, str] = {
     "dropped": "not carried across at all",
     "added": "present only after the gateway (an injected default, a block the upstream never sent)",
     "rejected": "the gateway answered 4xx without calling the upstream and its error names the field",
-    "malformed": "the client's stream breaks its dialect's grammar where the upstream's did not (frame index)",
+    "malformed": "the client's stream breaks its dialect's grammar where the upstream's did not; path "
+                 "`grammar.<code>` (gatewaylens/streamgrammar.py CODES), the frame index in `after` and the message",
     "retried": "the gateway called the upstream again after a failed call",
     "duplicated_call": "the gateway called the upstream again after a successful call",
     "answered_without_upstream": "the client got an answer although the upstream was never called",
-    "model_substituted": "the model the upstream received or the client was told is not the expected one",
+    "model_substituted": "the model the upstream received (`(call).model`: not the route's model or its "
+                         "declared alias) or the client was told (`(response).model`: neither the upstream's "
+                         "nor the requested one) is not the expected one",
     "leaked": "the client received gateway internals: a stack trace, server file paths",
 }
 SEVERITIES: tuple[Severity, ...] = ("info", "warn", "error")

@@ -168,6 +168,28 @@ class Route(BaseModel):
         return check_headers(v)
 
 
+HeaderPolicyName = Literal["forward", "may_replace", "must_add", "must_not_forward"]
+
+
+class HeaderRule(BaseModel):
+    """One row of a header policy (README "Header policy"): what a faithful gateway does with a
+    header on its way to one kind of upstream.  A profile's rules extend (and override) the
+    built-in table in ``gatewaylens/analyze/headers.py``.
+
+    ``policy``: ``forward`` (the client's value must reach the upstream unchanged), ``may_replace``
+    (the gateway may send its own value), ``must_add`` (the upstream needs it: the gateway sends
+    one even if the client did not), ``must_not_forward`` (the gateway's own control headers,
+    hop-by-hop headers, the other provider's headers: forwarding one is the finding, dropping it is
+    not).  ``severity``: of a breach of the rule (default: the table's)."""
+
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(description="lower-case header name, or a glob such as `x-portkey-*`")
+    policy: HeaderPolicyName
+    upstream: UpstreamKind | None = Field(None, description="only towards this upstream kind; default: both")
+    severity: Literal["info", "warn", "error"] | None = None
+    note: str = ""
+
+
 class Unsupported(BaseModel):
     model_config = ConfigDict(extra="forbid")
     dialect: Dialect
@@ -197,6 +219,12 @@ class GatewayProfile(BaseModel):
     launcher: str | None = Field(None, description="name of the local-process launcher, see capture/launch.py")
     version: str | None = None
     notes: str = ""
+    model_aliases: dict[str, str] = Field(
+        default_factory=dict,
+        description="client model name -> the model the gateway's own configuration sends upstream for it "
+                    "(LiteLLM's model_list, claude-code-router's `provider,model`): that substitution is on purpose")
+    header_policy: list[HeaderRule] = Field(
+        default_factory=list, description="header rules that extend or override the built-in header policy")
 
     @field_validator("client_headers")
     @classmethod
@@ -280,6 +308,10 @@ class Exchange(BaseModel):
     timings: Timings | None = None
     error: ExchangeError | None = None
     notes: list[str] = Field(default_factory=list)
+    expected_model: str | None = Field(
+        None, description="the model the gateway is configured to send upstream for the client's model "
+                          "(GatewayProfile.model_aliases); None: the client's own model")
+    header_policy: list[HeaderRule] = Field(default_factory=list, description="the profile's header rules")
 
 
 class GatewayInfo(BaseModel):

@@ -129,6 +129,10 @@ def _profile(name: str, chat_profile: bool) -> GatewayProfile:
         routes=_routes(chat_profile),
         unsupported=[],
         client_headers={"authorization": f"Bearer {MASTER_KEY}"},
+        # The generated model_list (make_config): each client model name is an alias on purpose.
+        model_aliases={CLIENT_MODELS["openai"]: UPSTREAM_MODELS["openai"],
+                       REASONING_CLIENT_MODEL: REASONING_UPSTREAM_MODEL,
+                       CLIENT_MODELS["anthropic"]: UPSTREAM_MODELS["anthropic"]},
         image=f"ghcr.io/berriai/litellm:v{VERSION}",
         install="scripts/install-litellm.sh",
         launcher=name,
