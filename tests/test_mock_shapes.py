@@ -25,7 +25,7 @@ MSG: Any = [{"role": "user", "content": "hi"}]
 
 
 async def script(server: MockServer, *shapes: str) -> None:
-    async with httpx.AsyncClient() as c:
+    async with httpx.AsyncClient(headers=server.control_headers) as c:
         r = await c.post(f"{server.url}/__mock/script", params={"channel": "sdk"}, json={"shapes": list(shapes)})
         r.raise_for_status()
 

@@ -35,9 +35,8 @@ OpenAI bodies as ``prompt_tokens_details.cache_write_tokens``/``cache_creation_t
 top-level ``cache_creation_input_tokens`` (LiteLLM 1.106.12 ``litellm/types/utils.py`` ``Usage``);
 when present they are checked like the others.
 
-Severities: a counter off by any amount is an ``error`` (both numbers in the message); a lost
-input/output/total counter an ``error``; a lost cached/reasoning/audio/prediction detail a
-``warn``; a string where a number belongs a ``changed`` at ``warn`` (a type change); a zero-valued
+Severities: an input/output/total counter off by any amount, or lost, is an ``error`` (both
+numbers in the message); a cached/reasoning/audio/prediction detail off or lost a ``warn``; a string where a number belongs a ``changed`` at ``warn`` (a type change); a zero-valued
 counter omitted, or one the target dialect has no place for, ``info``.
 """
 
@@ -324,7 +323,8 @@ def compare(up_usage: Any, up_dialect: Dialect | None, cl_usage: Any, cl_dialect
             continue
         if g != w:
             differences = True
-            out.append(Entry("changed", src, path, w, g, "error", _mismatch(path, counter, g, w, want, up, cl_dialect)))
+            out.append(Entry("changed", src, path, w, g, "error" if counter in PRIMARY else "warn",
+                             _mismatch(path, counter, g, w, want, up, cl_dialect)))
             continue
         if src != path:
             out.append(Entry("converted", src, path, w, g, "info", f"{LABEL[counter]} carried with its semantics ({w})"))
