@@ -8,6 +8,7 @@ Everything here is quiet: no signal handlers, nothing on the terminal unless ``v
     result = analyze(exchanges)                           # findings, behaviours, scores
     outcome = check(exchanges, "tests/gatewaylens/fixtures")
     assert not outcome.regressions, outcome.lines()
+    assert_translation(exchanges, no_errors=True)          # or: the pytest plugin's fixtures
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from gatewaylens.analyze.fixtures import (
 )
 from gatewaylens.analyze.models import Behaviour, Finding, GatewayScore
 from gatewaylens.analyze.report import Aggregator
+from gatewaylens.assertions import TranslationChanged, assert_translation
 from gatewaylens.capture.corpus import InputError, shipped_corpus_paths
 from gatewaylens.capture.corpus import load_corpus as _load_corpus_file
 from gatewaylens.capture.models import Case, Corpus, Exchange, GatewayProfile
@@ -54,7 +56,9 @@ __all__ = [
     "GatewayScore",
     "InputError",
     "MockServer",
+    "TranslationChanged",
     "analyze",
+    "assert_translation",
     "capture",
     "check",
     "gateway_profiles",
