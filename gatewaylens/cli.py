@@ -15,6 +15,7 @@ _COMMANDS = {
     "analyze": ("gatewaylens.analyze.cli", "main", "Turn a run into translation maps, findings, a report and fixtures."),
     "corpus": ("gatewaylens.tools_cli", "corpus_cmd", "The shipped corpus: corpus export PATH writes it for editing."),
     "schema": ("gatewaylens.tools_cli", "schema_cmd", "JSON Schema of a file format (corpus, run, findings, ...)."),
+    "gateways": ("gatewaylens.tools_cli", "gateways_cmd", "The built-in gateways: list (ready or why not), install."),
 }
 
 

@@ -88,3 +88,9 @@ def tools_dir() -> Path:
     """``.gateways/`` of the gateways home (``$GATEWAYLENS_TOOLS`` overrides)."""
     env = os.environ.get("GATEWAYLENS_TOOLS")
     return Path(env).expanduser() if env else gateways_home() / ".gateways"
+
+
+def install_hint(script: str, names: str) -> str:
+    """How to install a gateway, as a launcher's "not installed" line says it: the script in a
+    checkout, ``gatewaylens gateways install NAMES`` from an installed wheel."""
+    return f"run scripts/{script}" if checkout_root() is not None else f"run gatewaylens gateways install {names}"

@@ -1,9 +1,11 @@
-"""``gatewaylens schema`` and ``gatewaylens corpus``: the file formats and the shipped corpus.
+"""``gatewaylens schema``, ``corpus`` and ``gateways``: file formats, the shipped corpus, the built-in gateways.
 
     gatewaylens schema                 list the formats
     gatewaylens schema NAME            print the JSON Schema of one (from its pydantic model)
     gatewaylens schema --out DIR       write every schema to DIR/NAME.schema.json
     gatewaylens corpus export PATH     write the shipped corpus (corpus.json + corpus.d/) as one file
+    gatewaylens gateways list          the built-in gateways: ready, or why not
+    gatewaylens gateways install [N…]  install them into the gateways home (the pinned scripts)
 
 Exit codes: 0 done, 2 bad input (one line, no traceback).
 """
@@ -89,3 +91,75 @@ def export_cmd(path: Path, cases_glob: str | None, force: bool) -> None:
     except OSError as e:
         _fail(prog, f"{path}: cannot write: {e.strerror or e}")
     click.echo(f"{len(corpus.cases)} case(s) written to {path}")
+
+
+#: built-in gateway -> the install script that installs it (shipped in the wheel)
+INSTALL_SCRIPTS = {
+    "litellm": "install-litellm.sh", "litellm-chat": "install-litellm.sh",
+    "portkey": "install-npm-gateways.sh", "claude-code-router": "install-npm-gateways.sh",
+    "gomodel": "install-go-gateways.sh", "bifrost": "install-go-gateways.sh",
+    "bricksllm": "install-bricksllm.sh",
+}
+
+
+@click.group("gateways", context_settings={"help_option_names": ["-h", "--help"]})
+def gateways_cmd() -> None:
+    """The built-in gateways capture --launch starts: where they are installed, and installing them.
+
+    They live in the gateways home: $GATEWAYLENS_HOME, else the checkout gatewaylens runs from,
+    else ~/.cache/gatewaylens (an installed wheel)."""
+
+
+@gateways_cmd.command("list")
+def gateways_list_cmd() -> None:
+    """Each built-in gateway with a local launcher: ready, or why not (one line each)."""
+    from gatewaylens.capture import gateways
+    from gatewaylens.datafiles import gateways_home
+
+    click.echo(f"gateways home: {gateways_home()}")
+    for name, prof in sorted(gateways.PROFILES.items()):
+        cls = gateways.LAUNCHERS.get(prof.launcher or "")
+        if cls is None:
+            click.echo(f"{name}: no local launcher (containers only: capture --docker)")
+            continue
+        try:
+            reason = cls().available()
+        except Exception as e:  # a probe must not take the listing down
+            reason = f"cannot check: {one_line(str(e), 160)}"
+        click.echo(f"{name}: " + ("ready" if reason is None else one_line(reason, 300)))
+
+
+@gateways_cmd.command("install")
+@click.argument("names", nargs=-1)
+def gateways_install_cmd(names: tuple[str, ...]) -> None:
+    """Install the built-in gateways NAMES (default: every one this machine can run) into the
+    gateways home with the pinned install scripts; from a wheel, the scripts and their manifests
+    are copied there first. Exit code: the scripts'."""
+    import shutil
+    import subprocess
+
+    from gatewaylens.datafiles import SHIPPED, checkout_root, data_path, gateways_home
+
+    prog = "gatewaylens gateways install"
+    unknown = [n for n in names if n not in INSTALL_SCRIPTS]
+    if unknown:
+        _fail(prog, f"unknown gateway {', '.join(map(repr, unknown))}; known: {', '.join(INSTALL_SCRIPTS)}")
+    home = gateways_home()
+    if home != checkout_root():
+        try:  # the scripts find their manifests beside them (ROOT = the script's ../): copy exactly those
+            for rel in SHIPPED:
+                if not rel.startswith(("scripts/", "gateways/")):
+                    continue
+                src = data_path(rel)
+                if not src.is_file():
+                    _fail(prog, f"{src}: missing from this installation (reinstall gatewaylens)")
+                (home / rel).parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(src, home / rel)
+        except OSError as e:
+            _fail(prog, f"{home}: cannot write: {e.strerror or e}")
+    scripts = sorted({INSTALL_SCRIPTS[n] for n in names}) if names else ["install-gateways.sh"]
+    code = 0
+    for script in scripts:
+        click.echo(f"gateways home {home}: running scripts/{script}", err=True)
+        code = max(code, subprocess.run(["bash", str(home / "scripts" / script)], check=False).returncode)
+    sys.exit(code)

@@ -210,3 +210,41 @@ def test_capture_cli_bad_corpus_version_exit_2(tmp_path: Path) -> None:
                         "--gateway", "g=http://127.0.0.1:9"], capture_output=True, text=True, timeout=60)
     assert r.returncode == 2 and r.stderr.strip().count("\n") == 0
     assert "c.json: version 7; this gatewaylens reads corpus version 1" in r.stderr
+
+
+# --- gatewaylens gateways -------------------------------------------------------------------------
+
+
+def test_gateways_list_says_ready_or_why_not() -> None:
+    from gatewaylens.capture.gateways import PROFILES
+
+    res = gl("gateways", "list")
+    assert res.exit_code == 0
+    lines = res.stdout.splitlines()
+    assert lines[0] == f"gateways home: {ROOT}"  # run from a checkout: the checkout
+    assert sorted(line.split(":")[0] for line in lines[1:]) == sorted(PROFILES)
+
+
+def test_gateways_install_unknown_name_is_one_line() -> None:
+    one_line_exit_2(gl("gateways", "install", "nginx"), "unknown gateway 'nginx'; known: litellm")
+
+
+def test_gateways_install_outside_a_checkout_copies_the_scripts(tmp_path: Path) -> None:
+    import os
+
+    from gatewaylens.capture.gateways import litellm
+
+    if litellm.LiteLLMLauncher().available() is not None:
+        pytest.skip("LiteLLM not installed: this test reuses an install (it never installs one)")
+    home = tmp_path / "home"
+    env = {**os.environ, "GATEWAYLENS_HOME": str(home), "GATEWAYLENS_TOOLS": str(litellm.VENV.parent)}
+    r = subprocess.run([sys.executable, "-m", "gatewaylens", "gateways", "install", "litellm"], env=env,
+                       capture_output=True, text=True, timeout=120, check=False)
+    assert r.returncode == 0, r.stderr
+    assert f"gateways home {home}: running scripts/install-litellm.sh" in r.stderr
+    assert r.stdout.strip() == f"litellm {litellm.VERSION}: already installed in {litellm.VENV}"
+    assert (home / "scripts" / "install-gateways.sh").is_file()
+    assert (home / "gateways" / "litellm" / "requirements.txt").read_text() == (
+        ROOT / "gateways" / "litellm" / "requirements.txt").read_text()
+    assert (home / "gateways" / "npm" / "package-lock.json").is_file()
+    assert not (home / "gateways" / "npm" / "node_modules").exists()  # manifests only

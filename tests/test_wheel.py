@@ -72,7 +72,10 @@ def test_wheel_installed_alone_works_from_an_empty_directory(tmp_path: Path) -> 
     assert where[2].startswith(str(env_dir)) and Path(where[2]).is_file()
     assert where[3] == str(tmp_path / "cache" / "gatewaylens")  # not site-packages, not the checkout
 
-    # --- CLI: schema, corpus export --------------------------------------------------------------
+    # --- CLI: gateways, schema, corpus export --------------------------------------------------------
+    listing = sh(["gatewaylens", "gateways", "list"], work, env).stdout.splitlines()
+    assert listing[0] == f"gateways home: {tmp_path / 'cache' / 'gatewaylens'}"
+    assert "litellm: LiteLLM not installed: run gatewaylens gateways install litellm" in listing
     listed = sh(["gatewaylens", "schema"], work, env).stdout
     assert listed.split()[0] == "corpus" and "known-gaps" in listed
     assert json.loads(sh(["gatewaylens", "schema", "run"], work, env).stdout)["properties"]["format_version"]

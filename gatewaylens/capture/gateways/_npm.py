@@ -14,9 +14,9 @@ from pathlib import Path
 from typing import ClassVar
 
 from gatewaylens.capture.launch import NPM_DIR, Launcher, which
-from gatewaylens.datafiles import data_path
+from gatewaylens.datafiles import data_path, install_hint
 
-INSTALL_HINT = "run scripts/install-npm-gateways.sh"
+INSTALL_HINT = install_hint("install-npm-gateways.sh", "portkey claude-code-router")
 #: Preload that turns "listen on all interfaces" into "listen on 127.0.0.1" (see the file); shipped data.
 LOOPBACK_PRELOAD = data_path("gateways/npm/loopback-only.cjs")
 #: The pins: the shipped manifest (the gateways home holds a copy once installed from a wheel).
