@@ -1,4 +1,4 @@
-"""``gatewaylens``: one entry point with the three stages (and the corpus and schema tools) as subcommands."""
+"""``gatewaylens``: one entry point with the three stages, ``probe``, and the corpus, schema and gateways tools as subcommands."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ _COMMANDS = {
     "mock": ("gatewaylens.mock.cli", "main", "Run the recording mock upstream."),
     "capture": ("gatewaylens.capture.cli", "main", "Replay the corpus through gateways and store every exchange."),
     "analyze": ("gatewaylens.analyze.cli", "main", "Turn a run into translation maps, findings, a report and fixtures."),
+    "probe": ("gatewaylens.probe", "main", "Send one request through one gateway and show what it did to it."),
     "corpus": ("gatewaylens.tools_cli", "corpus_cmd", "The shipped corpus: corpus export PATH writes it for editing."),
     "schema": ("gatewaylens.tools_cli", "schema_cmd", "JSON Schema of a file format (corpus, run, findings, ...)."),
     "gateways": ("gatewaylens.tools_cli", "gateways_cmd", "The built-in gateways: list (ready or why not), install."),

@@ -165,15 +165,18 @@ def test_concurrent_gateways_attribution_retries_streams(tmp_path: Path, mock_po
     assert (tmp_path / "output" / "latest").resolve() == run_dir.resolve()
     assert not os.path.isabs(os.readlink(tmp_path / "output" / "latest"))
     exs = exchanges(run_dir)
-    assert len(exs) == 3 * (len(cases) + 1)  # both-upstreams gives two exchanges per gateway
+    # both-upstreams runs once per gateway: each was declared with an openai upstream, so its
+    # anthropic run is not run, and said once per gateway (not as an "unsupported" exchange)
+    assert len(exs) == 3 * len(cases)
     assert len({e["id"] for e in exs}) == len(exs)
+    assert not any(e["upstream"] == "anthropic" for e in exs)
+    for row in summary["gateways"]:
+        assert row["not_run"] == ("1 case run(s) for an anthropic upstream: this gateway was declared with an openai "
+                                  f"upstream (--upstream, or --gateway {row['gateway']}:KIND=URL)")
+        assert row["unsupported"] == 0
+        assert res.stderr.count(f"{row['gateway']}: not run: 1 case run(s)") == 2  # at start and under the table
     for e in exs:
         g = e["gateway"]
-        if e["status"] == "unsupported":
-            assert e["case_id"] == "both-upstreams" and e["upstream"] == "anthropic"
-            assert "configured for an openai upstream" in e["unsupported_reason"]
-            assert e["upstream_requests"] == [] and e["client_request"] is None
-            continue
         assert e["status"] == "ok", e
         model = e["client_request"]["body"]["model"]
         for r in e["upstream_requests"]:
@@ -215,7 +218,7 @@ def test_concurrent_gateways_attribution_retries_streams(tmp_path: Path, mock_po
     assert max(s for s, _ in slow) < min(e for _, e in slow)
     assert elapsed < 30
     rows = {r["gateway"]: r for r in summary["gateways"]}
-    assert rows["gw-a"]["ok"] == len(cases) and rows["gw-a"]["unsupported"] == 1
+    assert rows["gw-a"]["ok"] == len(cases) and rows["gw-a"]["unsupported"] == 0
     assert rows["gw-a"]["upstream_calls"] == sum(len(e["upstream_requests"]) for e in exs if e["gateway"] == "gw-a")
     info = json.loads((run_dir / "run.json").read_text())
     assert info["finished"] and info["interrupted"] is False

@@ -25,6 +25,7 @@ from gatewaylens.analyze.engine import (
     BadInput,
     ExchangeResult,
     analyze_exchange,
+    case_expectations,
     iter_exchanges,
     iter_lines,
     load_case_notes,
@@ -45,7 +46,7 @@ from gatewaylens.analyze.models import (
 )
 from gatewaylens.analyze.prompts import PromptWriter
 from gatewaylens.analyze.report import Aggregator, RenderedReport, baseline_diff, finding_key, render_reports
-from gatewaylens.capture.models import Exchange, RunInfo
+from gatewaylens.capture.models import Exchange, Expectation, RunInfo
 
 try:
     from importlib.metadata import version as _pkg_version
@@ -165,15 +166,15 @@ class Analyzed:
     summary_json: str
 
 
-def _analyze_chunk(path: str, include_kept: bool,
-                   lines: list[tuple[int, str, bool]]) -> tuple[list[Analyzed], list[str]]:
+def _analyze_chunk(path: str, include_kept: bool, lines: list[tuple[int, str, bool]],
+                   expects: dict[str, list[Expectation]]) -> tuple[list[Analyzed], list[str]]:
     warnings: list[str] = []
     out: list[Analyzed] = []
     for lineno, raw, last in lines:
         ex = parse_line(Path(path), lineno, raw, last=last, warnings=warnings)
         if ex is None:
             continue
-        r = analyze_exchange(ex, include_kept=include_kept)
+        r = analyze_exchange(ex, include_kept=include_kept, expectations=expects.get(ex.case_id, ()))
         out.append(Analyzed(lineno, r.findings, r.summary, r.fields, r.summary.model_dump_json()))
     return out, warnings
 
@@ -189,8 +190,8 @@ def _chunks(path: Path, warnings: list[str]) -> Iterator[list[tuple[int, str, bo
         yield chunk
 
 
-def iter_analyzed_parallel(run_dir: Path, warnings: list[str], *, include_kept: bool,
-                           workers: int) -> Iterator[tuple[Analyzed, str]]:
+def iter_analyzed_parallel(run_dir: Path, warnings: list[str], *, include_kept: bool, workers: int,
+                           expects: dict[str, list[Expectation]] | None = None) -> Iterator[tuple[Analyzed, str]]:
     """Exchanges analysed by a pool of forked workers, yielded in file order, with a bounded
     number of chunks in flight (the JSONL is streamed, never loaded whole)."""
     path = run_dir / "exchanges.jsonl"
@@ -206,7 +207,7 @@ def iter_analyzed_parallel(run_dir: Path, warnings: list[str], *, include_kept: 
     with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("fork")) as pool:
         try:
             for chunk in _chunks(path, warnings):
-                pending.append((pool.submit(_analyze_chunk, str(path), include_kept, chunk),
+                pending.append((pool.submit(_analyze_chunk, str(path), include_kept, chunk, expects or {}),
                                 {lineno: raw for lineno, raw, _last in chunk}))
                 if len(pending) >= workers * IN_FLIGHT:
                     yield from collect()
@@ -296,6 +297,7 @@ def analyze_run(run_dir: Path, *, include_kept: bool = False, verdicts_dir: Path
     if baseline_dir is not None:
         baseline_info = baseline_keys(baseline_dir)
     notes = load_case_notes(run_dir, run)
+    expects = case_expectations(notes)
     warnings: list[str] = []
     if not notes:
         warnings.append("corpus not found (run.json corpus_path / corpus.json in the run): case notes omitted")
@@ -313,7 +315,8 @@ def analyze_run(run_dir: Path, *, include_kept: bool = False, verdicts_dir: Path
     try:
         workers = analysis_workers(run_dir / "exchanges.jsonl")
         if workers > 1:
-            for done, raw in iter_analyzed_parallel(run_dir, warnings, include_kept=include_kept, workers=workers):
+            for done, raw in iter_analyzed_parallel(run_dir, warnings, include_kept=include_kept, workers=workers,
+                                                    expects=expects):
                 builder.add(done.findings)
                 writer.add(done.findings, done.summary_json)
                 agg.add(done)
@@ -330,7 +333,7 @@ def analyze_run(run_dir: Path, *, include_kept: bool = False, verdicts_dir: Path
                 exchanges += 1
         else:
             for ex in iter_exchanges(run_dir, warnings):
-                result = analyze_exchange(ex, include_kept=include_kept)
+                result = analyze_exchange(ex, include_kept=include_kept, expectations=expects.get(ex.case_id, ()))
                 builder.add(result.findings)
                 writer.add(result.findings, result.summary.model_dump_json())
                 agg.add(result)

@@ -62,6 +62,8 @@ class Launched:
     base_url: str
     version: str | None = None
     log_path: Path | None = None
+    #: How the binary was built when it did not come from the project's installers (one line).
+    build: str | None = None
 
 
 class Launcher:
@@ -83,6 +85,10 @@ class Launcher:
     def version(self) -> str | None:
         return None
 
+    def build(self) -> str | None:
+        """One line on how a binary the user built and registered was made (None: installed here)."""
+        return None
+
     async def start(self, ctx: LaunchContext) -> Launched:
         raise NotImplementedError
 
@@ -99,7 +105,7 @@ class Launcher:
         self.spawn(cmd, ctx, env=env, cwd=cwd)
         base_url = f"http://127.0.0.1:{ctx.port}"
         await self.wait_ready(base_url + ready_path)
-        return Launched(base_url=base_url, version=self.version(), log_path=self.log_path)
+        return Launched(base_url=base_url, version=self.version(), log_path=self.log_path, build=self.build())
 
     def spawn(self, cmd: list[str], ctx: LaunchContext, env: dict[str, str] | None = None,
               cwd: Path | None = None, log_name: str | None = None) -> subprocess.Popen[bytes]:

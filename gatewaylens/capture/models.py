@@ -48,6 +48,7 @@ class Expectation(BaseModel):
     concept: str | None = Field(None, description="an equivalence-table concept, e.g. 'max output tokens'")
     path: str | None = Field(None, description="client-side path; `[*]` matches any list index; a prefix matches its subtree")
     direction: Literal["request", "response", "stream", "headers"] = "request"
+    upstream: UpstreamKind | None = Field(None, description="only exchanges to this upstream kind (default: both)")
     must: ExpectMust
     severity: Literal["info", "warn", "error"] = "error"
     note: str = ""
@@ -163,6 +164,10 @@ class GatewayProfile(BaseModel):
     base_url: str = Field(description="where the gateway listens by default")
     routes: list[Route]
     unsupported: list[Unsupported] = Field(default_factory=list)
+    upstream_only: UpstreamKind | None = Field(
+        None, description="the one upstream kind this gateway is configured for (a --gateway NAME[:KIND]=URL): "
+                          "cases meant for the other kind are not run, and said once, instead of one "
+                          "'unsupported' exchange each")
     client_headers: dict[str, str] = Field(default_factory=dict, description="headers sent on every request (gateway auth)")
     image: str | None = Field(None, description="pinned container image")
     install: str = Field("", description="how the project installs it (make target / script)")
@@ -258,8 +263,12 @@ class GatewayInfo(BaseModel):
     base_url: str
     channel_url: str
     version: str | None = None
+    #: How a from-source binary was built (version source, commit, Go version); None when installed.
+    build: str | None = None
     launched: Literal["no", "local", "docker"] = "no"
     skipped: str | None = None
+    #: cases not run because the gateway was declared with one upstream kind (GatewayProfile.upstream_only)
+    not_run: str | None = None
 
 
 class RunInfo(BaseModel):

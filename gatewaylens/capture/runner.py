@@ -163,6 +163,7 @@ class GatewayResult:
     planned: int = 0
     aborted: str | None = None
     skipped: str | None = None
+    not_run: str | None = None
 
     def summary(self) -> dict[str, Any]:
         ok = sum(1 for e in self.exchanges if e.status == "ok")
@@ -180,6 +181,7 @@ class GatewayResult:
             "median_latency_ms": round(statistics.median(lat), 1) if lat else None,
             "skipped": self.skipped,
             "aborted": self.aborted,
+            "not_run": self.not_run,
         }
 
 
@@ -212,6 +214,8 @@ def plan_items(profile: GatewayProfile, cases: Sequence[Case]) -> list[WorkItem]
 
     for case in cases:
         for up in case.upstreams():
+            if profile.upstream_only is not None and up != profile.upstream_only:
+                continue  # not run: said once for the gateway (not_run_note), not as an exchange each
             base = f"{profile.name}/{case.id}/{up}"
             reason = profile.unsupported_reason(case.dialect, up)
             if reason:
@@ -221,6 +225,19 @@ def plan_items(profile: GatewayProfile, cases: Sequence[Case]) -> list[WorkItem]
                 suffix = route.variant or ("passthrough" if route.passthrough else "")
                 items.append(WorkItem(case, up, route, None, unique(f"{base}/{suffix}" if suffix else base)))
     return items
+
+
+def not_run_note(profile: GatewayProfile, cases: Sequence[Case]) -> str | None:
+    """One line for the cases a gateway declared with one upstream kind does not run, or None."""
+    kind = profile.upstream_only
+    if kind is None:
+        return None
+    others = sorted({u for c in cases for u in c.upstreams() if u != kind})
+    n = sum(1 for c in cases for u in c.upstreams() if u != kind)
+    if not n:
+        return None
+    return (f"{n} case run(s) for an {'/'.join(others)} upstream: this gateway was declared with an {kind} upstream "
+            f"(--upstream, or --gateway {profile.name}:KIND=URL)")
 
 
 def channel_url(mock_url: str, name: str) -> str:
@@ -756,18 +773,32 @@ def summary_table(rows: list[dict[str, Any]], stream: TextIO) -> None:
     from rich.console import Console
     from rich.table import Table
 
+    # "captured" / "capture failed": what happened to the exchanges (analyze's table counts error
+    # *findings*, a different thing, under other words); a skipped gateway says why, not "not captured".
     table = Table(title="capture summary")
-    for col in ("gateway", "ok", "errors", "unsupported", "not captured", "upstream calls", "median latency"):
+    for col in ("gateway", "captured", "capture failed", "unsupported route", "not captured", "upstream calls",
+                "median latency"):
         table.add_column(col, justify="left" if col == "gateway" else "right")
+    notes: list[str] = []
     for r in rows:
+        if r["skipped"]:
+            table.add_row(r["gateway"], "skipped", "—", "—", "—", "—", "—")
+            notes.append(f"{r['gateway']}: skipped: {r['skipped']}")
+            continue
         lat = f"{r['median_latency_ms']:.1f} ms" if r["median_latency_ms"] is not None else "-"
-        name = r["gateway"] + (" (skipped)" if r["skipped"] else "") + (" (aborted)" if r["aborted"] else "")
+        name = r["gateway"] + (" (stopped)" if r["aborted"] else "")
         table.add_row(name, str(r["ok"]), str(r["errors"]), str(r["unsupported"]), str(r["not_captured"]),
                       str(r["upstream_calls"]), lat)
-    console = Console(file=stream, highlight=False)
+        if r["aborted"]:
+            notes.append(f"{r['gateway']}: stopped: {r['aborted']}")
+        if r.get("not_run"):
+            notes.append(f"{r['gateway']}: not run: {r['not_run']}")
+    console = Console(file=stream, highlight=False, soft_wrap=True)
     if not console.is_terminal:
-        console = Console(file=stream, highlight=False, width=120)
+        console = Console(file=stream, highlight=False, width=120, soft_wrap=True)
     console.print(table)
+    for n in notes:
+        console.print(n, markup=False)
 
 
 # =============================================================================================
@@ -841,7 +872,7 @@ async def launch_one(t: GatewayTarget, mock_url: str, say: Callable[[str], None]
     except Exception as e:  # a launcher's probe must never take the run down
         reason = f"availability check failed: {one_line(str(e), 160)}"
     if reason:
-        t.info.skipped = one_line(reason, 240)
+        t.info.skipped = one_line(reason, 600)
         return
     t.workdir = make_workdir(t.name)
     ctx = LaunchContext(channel_url=t.channel_url, mock_url=mock_url.rstrip("/"), port=free_port(), workdir=t.workdir)
@@ -863,6 +894,7 @@ async def launch_one(t: GatewayTarget, mock_url: str, say: Callable[[str], None]
         with contextlib.suppress(Exception):
             version = await asyncio.to_thread(launcher.version)
     t.info.version = version or t.profile.version
+    t.info.build = launched.build
     say(f"{t.name}: launched at {t.info.base_url}" + (f" (version {t.info.version})" if t.info.version else ""))
 
 
@@ -986,7 +1018,7 @@ async def run_capture(opts: CaptureOptions, say: Callable[[str], None] | None = 
     for p in opts.profiles:
         ch = channel_url(opts.channel_base or opts.mock_url, p.name)
         info = GatewayInfo(name=p.name, family=p.family or p.name, base_url=redact_url(p.base_url), channel_url=ch,
-                           version=p.version)
+                           version=p.version, not_run=not_run_note(p, cases))
         targets.append(GatewayTarget(profile=p, base_url=p.base_url, channel_url=ch, info=info,
                                      custom=p.name in opts.custom, items=plan_items(p, cases)))
 
@@ -1014,7 +1046,7 @@ async def run_capture(opts: CaptureOptions, say: Callable[[str], None] | None = 
             by_name[t.name] = t.info
         info_run.gateways = list(by_name.values())
 
-    results = {t.name: GatewayResult(name=t.name, planned=len(t.items)) for t in targets}
+    results = {t.name: GatewayResult(name=t.name, planned=len(t.items), not_run=t.info.not_run) for t in targets}
     for e in done:
         if e.gateway in results:
             results[e.gateway].exchanges.append(e)
@@ -1074,6 +1106,8 @@ async def run_capture(opts: CaptureOptions, say: Callable[[str], None] | None = 
                 out(f"{t.name}: skipped: {t.info.skipped}")
             else:
                 out(f"{t.name}: gateway {redact_url(t.base_url)}  upstream (its mock channel) {t.channel_url}")
+                if t.info.not_run:
+                    out(f"{t.name}: not run: {t.info.not_run}")
         merge_gateways()
         write_run_info(run_dir, info_run, scrub)
         # The run is self-contained: analyze reads case notes from this copy (secrets scrubbed).
