@@ -111,7 +111,7 @@ def test_wheel_installed_alone_works_from_an_empty_directory(tmp_path: Path) -> 
         names = {c.get("name") for c in root.findall("testsuite/testcase")}
         assert root.tag == "testsuites" and root.find("testsuite/testcase/failure") is None
         assert {"wgw/basic-chat[openai]", "wgw/basic-chat-stream[openai]", "wgw/basic-messages[openai]",
-                "known-gaps/wgw[chat->openai]"} <= names, names  # (+ the anthropic routes wgw lacks)
+                "known-gaps/wgw[chat->openai]"} <= names, names
         assert (work / "reports" / "summary.md").read_text().startswith("## gatewaylens check: ✅")
 
         # capture without --corpus and no corpus.json here: the shipped corpus
