@@ -36,8 +36,10 @@ class Gateway:
             try:
                 if httpx.get(self.url + "/health", timeout=1, trust_env=False).status_code == 200:
                     return
-            except httpx.HTTPError:
+            except Exception:
                 time.sleep(0.05)
+        self.proc.kill()  # never leave it running
+        self.proc.wait()
         raise RuntimeError("test gateway did not start")
 
 @pytest.fixture
