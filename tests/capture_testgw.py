@@ -7,7 +7,7 @@ It accepts the three dialect paths and forwards each request to the same path on
 ``normal``  forward once; ``retry``: forward again when the upstream answered >= 500;
 ``double``: always two upstream calls; ``hang``: never answer; ``die``: exit the process at once;
 ``die-mid-stream``: relay the first upstream chunk of a stream, then exit; ``garbage``: answer 200
-with bytes that are not JSON; ``echo``: add the client's Authorization value to the JSON answer
+with bytes that are not JSON; ``garbage-after``: the same after calling the upstream; ``echo``: add the client's Authorization value to the JSON answer
 (a gateway leaking a key); ``slow``: touch ``<signal-dir>/slow-<name>`` then wait
 ``x-testgw-sleep`` seconds before forwarding; ``triple``: three upstream calls, ``model`` rewritten
 to ``call<i>-<model>``, the last answer relayed; ``echo-all``: add every client header and the
@@ -252,7 +252,7 @@ def make_app(name: str, upstream: str, signal_dir: Path | None, forward_all: boo
                 up.release()
                 out = encode_sse(rewrite_stream(parse_sse(text), mode))
                 return web.Response(status=up.status, body=out, content_type="text/event-stream")
-            if body.get("stream") and up.status < 300 and attempt + 1 >= calls:
+            if body.get("stream") and up.status < 300 and attempt + 1 >= calls and mode != "garbage-after":
                 headers = {"content-type": up.headers.get("content-type", "")}
                 if echo:
                     headers["x-upstream-cred"] = GATEWAY_CANARIES["header.x-upstream-cred"]
@@ -272,6 +272,8 @@ def make_app(name: str, upstream: str, signal_dir: Path | None, forward_all: boo
             retry = (mode == "retry" and up.status >= 500) or attempt + 1 < calls
             if not retry:
                 break
+        if mode == "garbage-after":
+            return web.Response(status=200, body=b"\xff\xfe<<not json at all>>", content_type="application/octet-stream")
         answer = json.loads(raw) if raw else {}
         if mode == "echo" and isinstance(answer, dict):
             answer["echo_auth"] = request.headers.get("authorization")

@@ -26,6 +26,7 @@ from gatewaylens.analyze.translate import Entry, Translator, is_default
 from gatewaylens.analyze.values import STRUCTURAL_STRINGS, excerpt
 from gatewaylens.capture.models import ClientResponse, Exchange, Expectation, RunInfo
 from gatewaylens.dialects import DIALECTS, NATIVE_UPSTREAM, REQUEST_EQUIVALENCES, Dialect, dialect_for_path
+from gatewaylens.formats import version_message
 from gatewaylens.mock.models import RecordedExchange
 
 
@@ -34,6 +35,9 @@ class BadInput(Exception):
 
 
 def one_line_error(exc: ValidationError) -> str:
+    version = version_message(exc)
+    if version is not None:
+        return version  # another format version: that, not its fields, is the problem
     errors = exc.errors()
     if not errors:
         return str(exc).splitlines()[0]
@@ -104,7 +108,7 @@ def parse_line(path: Path, lineno: int, raw: str, *, last: bool, warnings: list[
     try:
         return Exchange.model_validate_json(raw)
     except ValidationError as e:
-        if last:
+        if last and version_message(e) is None:  # a version mismatch is never a truncated write
             warnings.append(f"{path}:{lineno}: invalid last line skipped (truncated write?): {one_line_error(e)}")
             return None
         raise BadInput(f"{path}:{lineno}: {one_line_error(e)}") from None

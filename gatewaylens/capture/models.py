@@ -9,6 +9,13 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from gatewaylens.dialects import Dialect, UpstreamKind
+from gatewaylens.formats import (
+    CORPUS_FORMAT_VERSION,
+    EXCHANGE_FORMAT_VERSION,
+    RUN_FORMAT_VERSION,
+    check_version,
+    version_field,
+)
 from gatewaylens.mock.models import RecordedExchange, ScriptStep, SSEFrame
 
 _SLUG = re.compile(r"^[a-z0-9][a-z0-9._-]{0,99}$")
@@ -132,9 +139,14 @@ class Corpus(BaseModel):
     """A corpus file: the cases capture replays through each gateway."""
 
     model_config = ConfigDict(extra="forbid")
-    version: int = 1
+    version: int = Field(CORPUS_FORMAT_VERSION, description=f"corpus format version; this gatewaylens reads {CORPUS_FORMAT_VERSION}")
     description: str = ""
     cases: list[Case]
+
+    @field_validator("version", mode="before")
+    @classmethod
+    def _version(cls, v: Any) -> int:
+        return check_version(v, CORPUS_FORMAT_VERSION, "corpus", field="version")
 
 
 # --------------------------------------------------------------------------------------------
@@ -292,6 +304,7 @@ class Timings(BaseModel):
 class Exchange(BaseModel):
     """One case sent through one gateway in one dialect against one upstream kind, whole."""
 
+    format_version: int = version_field(EXCHANGE_FORMAT_VERSION, "an exchanges.jsonl record")
     id: str = Field(description="<gateway>/<case_id>/<upstream>[/<variant>]")
     case_id: str
     gateway: str
@@ -313,6 +326,11 @@ class Exchange(BaseModel):
                           "(GatewayProfile.model_aliases); None: the client's own model")
     header_policy: list[HeaderRule] = Field(default_factory=list, description="the profile's header rules")
 
+    @field_validator("format_version", mode="before")
+    @classmethod
+    def _version(cls, v: Any) -> int:
+        return check_version(v, EXCHANGE_FORMAT_VERSION, "exchanges.jsonl")
+
 
 class GatewayInfo(BaseModel):
     name: str
@@ -331,6 +349,7 @@ class GatewayInfo(BaseModel):
 class RunInfo(BaseModel):
     """``run.json``."""
 
+    format_version: int = version_field(RUN_FORMAT_VERSION, "run.json")
     id: str
     started: datetime
     finished: datetime | None = None
@@ -342,3 +361,8 @@ class RunInfo(BaseModel):
     options: dict[str, Any] = Field(default_factory=dict)
     interrupted: bool = False
     counts: dict[str, int] = Field(default_factory=dict)
+
+    @field_validator("format_version", mode="before")
+    @classmethod
+    def _version(cls, v: Any) -> int:
+        return check_version(v, RUN_FORMAT_VERSION, "run.json")
