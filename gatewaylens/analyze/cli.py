@@ -145,7 +145,8 @@ main.default_command = run_cmd
 
 @main.command("fixtures")
 @click.argument("run_dir", required=False, type=click.Path(path_type=Path))
-@click.option("--out", "out_dir", required=True, type=click.Path(path_type=Path), help="directory to write fixtures into")
+@click.option("--out", "out_dir", required=True, type=click.Path(path_type=Path, file_okay=False),
+              help="directory to write fixtures into")
 def fixtures_cmd(run_dir: Path | None, out_dir: Path) -> None:
     """Write one normalized fixture per (gateway, case, upstream, variant) of RUN_DIR."""
     from gatewaylens.analyze.fixtures import write_fixtures

@@ -285,6 +285,43 @@ def write_report_files(run_dir: Path, report: RenderedReport) -> None:
     os.replace(tmp_report, run_dir / "report.md")
 
 
+class _Seen:
+    """Exchange ids, gateways and cases met so far: a repeated exchange line (a copy pasted twice,
+    two runs concatenated) is analysed once, with a warning, not counted twice."""
+
+    def __init__(self, warnings: list[str]) -> None:
+        self.ids: set[str] = set()
+        self.gateways: set[str] = set()
+        self.cases: set[str] = set()
+        self.warnings = warnings
+
+    def repeated(self, exchange_id: str, gateway: str, case_id: str, lineno: int | None) -> bool:
+        if exchange_id in self.ids:
+            where = f" (line {lineno})" if lineno is not None else ""
+            self.warnings.append(f"exchanges.jsonl: exchange {exchange_id} appears again{where}: the first is kept")
+            return True
+        self.ids.add(exchange_id)
+        self.gateways.add(gateway)
+        self.cases.add(case_id)
+        return False
+
+    def stray_verdicts(self, verdicts: dict[str, list[Verdict]]) -> list[str]:
+        """One line per verdict about a case or gateway this run does not have (then ignored)."""
+        out: list[str] = []
+        for case_id in list(verdicts):
+            if case_id not in self.cases:
+                out.append(f"verdict for case {case_id!r}: no such case in this run, ignored")
+                del verdicts[case_id]
+                continue
+            for v in verdicts[case_id]:
+                stray = [g.gateway for g in v.gateways if g.gateway not in self.gateways]
+                if stray:
+                    out.append(f"verdict for case {case_id!r}: gateway(s) {', '.join(stray)} not in this run, ignored")
+                    v.gateways = [g for g in v.gateways if g.gateway in self.gateways] or v.gateways[:0]
+            verdicts[case_id] = [v for v in verdicts[case_id] if v.gateways]
+        return out
+
+
 def analyze_run(run_dir: Path, *, include_kept: bool = False, verdicts_dir: Path | None = None,
                 baseline_dir: Path | None = None) -> AnalysisResult:
     started = time.perf_counter()
@@ -312,11 +349,16 @@ def analyze_run(run_dir: Path, *, include_kept: bool = False, verdicts_dir: Path
     builder = BehaviourBuilder(families_of(run))
     html = HtmlCollector()
     exchanges = 0
+    seen = _Seen(warnings)
+    if (run_dir / "exchanges.jsonl").is_dir():
+        raise BadInput(f"{run_dir / 'exchanges.jsonl'}: is a directory, not an exchanges file")
     try:
         workers = analysis_workers(run_dir / "exchanges.jsonl")
         if workers > 1:
             for done, raw in iter_analyzed_parallel(run_dir, warnings, include_kept=include_kept, workers=workers,
                                                     expects=expects):
+                if seen.repeated(done.summary.id, done.summary.gateway, done.summary.case_id, done.lineno):
+                    continue
                 builder.add(done.findings)
                 writer.add(done.findings, done.summary_json)
                 agg.add(done)
@@ -333,6 +375,8 @@ def analyze_run(run_dir: Path, *, include_kept: bool = False, verdicts_dir: Path
                 exchanges += 1
         else:
             for ex in iter_exchanges(run_dir, warnings):
+                if seen.repeated(ex.id, ex.gateway, ex.case_id, None):
+                    continue
                 result = analyze_exchange(ex, include_kept=include_kept, expectations=expects.get(ex.case_id, ()))
                 builder.add(result.findings)
                 writer.add(result.findings, result.summary.model_dump_json())
@@ -349,6 +393,7 @@ def analyze_run(run_dir: Path, *, include_kept: bool = False, verdicts_dir: Path
         baseline = baseline_diff(agg.keys, baseline_info[1])
         baseline["run_id"] = baseline_info[0]
         warnings.extend(f"baseline: {w}" for w in baseline_info[2])
+    verdict_errors.extend(seen.stray_verdicts(verdicts))
     behaviours = builder.finish()
     report = render_reports(agg, run, notes=notes, verdicts=verdicts, verdict_errors=verdict_errors,
                             baseline=baseline, warnings=warnings, include_kept=include_kept, behaviours=behaviours,
