@@ -21,8 +21,9 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from gatewaylens.analyze.engine import BadInput, resolve_run_dir
+from gatewaylens.analyze.engine import resolve_run_dir
 from gatewaylens.analyze.models import FindingsFile
+from gatewaylens.errors import InputError
 
 #: the analysis itself is the group's default action, not a command a user can name: this internal
 #: name holds a NUL, which no argv can, so a run directory called ``run`` is just a path.
@@ -107,7 +108,7 @@ def run_cmd(run_dir: Path | None, include_kept: bool, schema: bool, verdicts_dir
     try:
         rd = resolve_run_dir(run_dir)
         result = analyze_run(rd, include_kept=include_kept, verdicts_dir=verdicts_dir, baseline_dir=baseline_dir)
-    except BadInput as e:
+    except InputError as e:
         raise _BadInput(str(e)) from None
     for line in result.verdict_errors:
         click.echo(f"analyze: verdict skipped: {line}", err=True)
@@ -152,7 +153,7 @@ def fixtures_cmd(run_dir: Path | None, out_dir: Path) -> None:
 
     try:
         count, warnings = write_fixtures(resolve_run_dir(run_dir), out_dir)
-    except BadInput as e:
+    except InputError as e:
         raise _BadInput(str(e)) from None
     for w in warnings:
         click.echo(f"analyze: warning: {w}", err=True)
@@ -178,7 +179,7 @@ def check_cmd(run_dir: Path | None, fixtures_dir: Path, known_gaps: Path | None,
 
     try:
         res = check_run(resolve_run_dir(run_dir), fixtures_dir, known_gaps)
-    except BadInput as e:
+    except InputError as e:
         raise _BadInput(str(e)) from None
     for w in res.warnings:
         click.echo(f"analyze: warning: {w}", err=True)
@@ -224,7 +225,7 @@ def show_cmd(run_dir: Path, exchange: str, as_json: bool) -> None:
 
     try:
         ex = find_exchange(resolve_run_dir(run_dir), exchange)
-    except BadInput as e:
+    except InputError as e:
         raise _BadInput(str(e)) from None
     result = analyze_exchange(ex)
     if as_json:

@@ -23,21 +23,12 @@ from gatewaylens.analyze.translate import Entry, Translator, is_default
 from gatewaylens.analyze.values import STRUCTURAL_STRINGS, excerpt
 from gatewaylens.capture.models import ClientResponse, Exchange, Expectation, RunInfo
 from gatewaylens.dialects import DIALECTS, REQUEST_EQUIVALENCES, Dialect, dialect_for_path, is_secret_name
+from gatewaylens.errors import InputError, validation_line
 from gatewaylens.mock.models import RecordedExchange
 
-
-class BadInput(Exception):
-    """Input the analyzer cannot use; the message is one line naming the file and the field."""
-
-
-def one_line_error(exc: ValidationError) -> str:
-    errors = exc.errors()
-    if not errors:
-        return str(exc).splitlines()[0]
-    first = errors[0]
-    loc = ".".join(str(p) for p in first.get("loc", ())) or "(root)"
-    more = f" (+{len(errors) - 1} more)" if len(errors) > 1 else ""
-    return f"field {loc}: {first.get('msg', 'invalid')}{more}"
+#: the analyzer's older names for the shared vocabulary (other modules and branches import them)
+BadInput = InputError
+one_line_error = validation_line
 
 
 # --------------------------------------------------------------------------------------------

@@ -24,16 +24,13 @@ from typing import Any, TypeVar
 from pydantic import BaseModel, ValidationError
 
 from gatewaylens.capture.models import Case, Corpus
+from gatewaylens.errors import InputError as InputError  # the older home of the name, still imported
 from gatewaylens.errors import first_error, one_line
 
 #: Refuse absurd inputs early rather than exhausting memory on a fuzzed file.
 MAX_INPUT_BYTES = 64 * 1024 * 1024
 
 M = TypeVar("M", bound=BaseModel)
-
-
-class InputError(Exception):
-    """A bad input file or option; ``str(err)`` is the single line to print (exit code 2)."""
 
 
 @dataclass

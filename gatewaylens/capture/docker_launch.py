@@ -24,7 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from gatewaylens.capture.launch import PROJECT_ROOT
 from gatewaylens.dialects import redact_value
-from gatewaylens.errors import first_error
+from gatewaylens.errors import GatewaylensError, InputError, first_error
 
 COMPOSE_FILE = PROJECT_ROOT / "docker-compose.yml"
 LABEL_GATEWAY = "gatewaylens.gateway"
@@ -32,11 +32,11 @@ LABEL_HEALTH = "gatewaylens.health"
 MOCK_PORT = 9999
 
 
-class DockerUnavailable(RuntimeError):
+class DockerUnavailable(GatewaylensError, RuntimeError):
     """No Docker engine is reachable; the message is one line."""
 
 
-class ComposeError(ValueError):
+class ComposeError(InputError, ValueError):
     """docker-compose.yml is malformed; the message names the file, service and field."""
 
 

@@ -24,6 +24,8 @@ from typing import ClassVar
 
 import httpx
 
+from gatewaylens.errors import GatewaylensError
+
 #: Project root (the checkout) and the project-local cache where gateways are installed.
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 TOOLS_DIR = Path(os.environ.get("GATEWAYLENS_TOOLS", PROJECT_ROOT / ".gateways"))
@@ -31,7 +33,7 @@ GO_BIN = TOOLS_DIR / "bin"
 NPM_DIR = PROJECT_ROOT / "gateways" / "npm"
 
 
-class LaunchError(RuntimeError):
+class LaunchError(GatewaylensError, RuntimeError):
     """A gateway could not be started; the message is one line saying why."""
 
 

@@ -11,10 +11,9 @@ from typing import IO
 
 from pydantic import ValidationError
 
-from gatewaylens.capture.corpus import InputError
 from gatewaylens.capture.models import Exchange, RunInfo
 from gatewaylens.dialects import redaction_marker
-from gatewaylens.errors import one_line
+from gatewaylens.errors import InputError, one_line
 
 RUN_FILE = "run.json"
 EXCHANGES_FILE = "exchanges.jsonl"
