@@ -21,8 +21,8 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from gatewaylens.analyze.engine import resolve_run_dir
 from gatewaylens.analyze.models import FindingsFile
+from gatewaylens.capture.rundir import RUN_FILE, resolve_run_dir
 from gatewaylens.errors import InputError
 
 #: the analysis itself is the group's default action, not a command a user can name: this internal
@@ -56,7 +56,7 @@ class AnalyzeGroup(click.Group):
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
         first = args[0] if args else None
-        is_command = first is not None and first in self.commands and not (Path(first) / "run.json").is_file()
+        is_command = first is not None and first in self.commands and not (Path(first) / RUN_FILE).is_file()
         if first is None or (not is_command and first not in ("--help", "-h")):
             args = [_DEFAULT_CMD, *args]
         return super().parse_args(ctx, args)

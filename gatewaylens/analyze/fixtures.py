@@ -26,12 +26,7 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from gatewaylens.analyze.behaviours import counts_as_behaviour, generic, route_of, severity_rank
-from gatewaylens.analyze.engine import (
-    ExchangeResult,
-    analyze_exchange,
-    iter_exchanges,
-    load_run,
-)
+from gatewaylens.analyze.engine import ExchangeResult, analyze_exchange
 from gatewaylens.analyze.models import (
     FIXTURE_FORMAT_VERSION,
     KNOWN_GAPS_FORMAT_VERSION,
@@ -42,6 +37,7 @@ from gatewaylens.analyze.models import (
     KnownGaps,
 )
 from gatewaylens.analyze.values import last_key, mask
+from gatewaylens.capture.rundir import iter_exchanges, load_run
 from gatewaylens.errors import InputError, validation_line
 
 CHECK_RESULT_FORMAT_VERSION = 1

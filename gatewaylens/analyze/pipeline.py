@@ -21,16 +21,7 @@ from typing import Any, TextIO
 from pydantic import ValidationError
 
 from gatewaylens.analyze.behaviours import BehaviourBuilder
-from gatewaylens.analyze.engine import (
-    ExchangeResult,
-    analyze_exchange,
-    case_expectations,
-    iter_exchanges,
-    iter_lines,
-    load_case_notes,
-    load_run,
-    parse_line,
-)
+from gatewaylens.analyze.engine import ExchangeResult, analyze_exchange, case_expectations, load_case_notes
 from gatewaylens.analyze.html_report import HtmlCollector, render_html
 from gatewaylens.analyze.models import (
     FINDINGS_FORMAT_VERSION,
@@ -45,6 +36,7 @@ from gatewaylens.analyze.models import (
 from gatewaylens.analyze.prompts import PromptWriter
 from gatewaylens.analyze.report import Aggregator, RenderedReport, baseline_diff, finding_key, render_reports
 from gatewaylens.capture.models import Exchange, Expectation, RunInfo
+from gatewaylens.capture.rundir import EXCHANGES_FILE, iter_exchanges, iter_lines, load_run, parse_line
 from gatewaylens.errors import InputError, validation_line
 
 try:
@@ -193,7 +185,7 @@ def iter_analyzed_parallel(run_dir: Path, warnings: list[str], *, include_kept: 
                            expects: dict[str, list[Expectation]] | None = None) -> Iterator[tuple[Analyzed, str]]:
     """Exchanges analysed by a pool of forked workers, yielded in file order, with a bounded
     number of chunks in flight (the JSONL is streamed, never loaded whole)."""
-    path = run_dir / "exchanges.jsonl"
+    path = run_dir / EXCHANGES_FILE
     pending: deque[tuple[Future[tuple[list[Analyzed], list[str]]], dict[int, str]]] = deque()
 
     def collect() -> Iterator[tuple[Analyzed, str]]:
@@ -312,7 +304,7 @@ def analyze_run(run_dir: Path, *, include_kept: bool = False, verdicts_dir: Path
     html = HtmlCollector()
     exchanges = 0
     try:
-        workers = analysis_workers(run_dir / "exchanges.jsonl")
+        workers = analysis_workers(run_dir / EXCHANGES_FILE)
         if workers > 1:
             for done, raw in iter_analyzed_parallel(run_dir, warnings, include_kept=include_kept, workers=workers,
                                                     expects=expects):

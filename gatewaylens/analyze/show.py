@@ -17,9 +17,10 @@ from rich.syntax import Syntax
 from rich.table import Table
 from rich.text import Text
 
-from gatewaylens.analyze.engine import ExchangeResult, iter_exchanges
+from gatewaylens.analyze.engine import ExchangeResult
 from gatewaylens.analyze.values import elide, excerpt
 from gatewaylens.capture.models import ClientFrame, Exchange
+from gatewaylens.capture.rundir import EXCHANGES_FILE, iter_exchanges
 from gatewaylens.errors import InputError
 from gatewaylens.mock.models import SSEFrame
 
@@ -56,7 +57,7 @@ def find_exchange(run_dir: Path, wanted: str) -> Exchange:
         return exact
     if len(prefixed) == 1:
         return prefixed[0]
-    where = run_dir / "exchanges.jsonl"
+    where = run_dir / EXCHANGES_FILE
     if prefixed:
         raise InputError(f"{where}: exchange {wanted!r} is ambiguous: "
                        + ", ".join(e.id for e in prefixed[:8]) + (" …" if len(prefixed) > 8 else ""))
