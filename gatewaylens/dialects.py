@@ -26,12 +26,12 @@ DIALECT_PATHS: dict[Dialect, str] = {
     "messages": "/v1/messages",
 }
 
-#: The provider family that natively speaks each dialect.
-NATIVE_UPSTREAM: dict[Dialect, UpstreamKind] = {
-    "chat": "openai",
-    "responses": "openai",
-    "messages": "anthropic",
-}
+#: Hop-by-hop headers (RFC 9110 section 7.6.1, plus the legacy ``keep-alive``/``proxy-connection``):
+#: they describe one connection, so a proxy never forwards them and a comparison ignores them.
+HOP_BY_HOP_HEADERS: frozenset[str] = frozenset({
+    "connection", "keep-alive", "proxy-connection", "transfer-encoding", "te", "trailer", "upgrade",
+    "proxy-authenticate", "proxy-authorization",
+})
 
 
 def dialect_for_path(path: str) -> Dialect | None:
@@ -48,6 +48,7 @@ def dialect_for_path(path: str) -> Dialect | None:
 # --------------------------------------------------------------------------------------------
 
 from gatewaylens.redaction import (  # noqa: E402
+    CREDENTIAL_HEADERS,
     REDACTED_PREFIX,
     credential_key,
     fingerprint,
@@ -71,7 +72,7 @@ from gatewaylens.redaction import (  # noqa: E402
 )
 
 __all__ = [
-    "REDACTED_PREFIX", "credential_key", "fingerprint", "is_marker", "is_secret_name", "looks_secret", "printable",
+    "CREDENTIAL_HEADERS", "REDACTED_PREFIX", "credential_key", "fingerprint", "is_marker", "is_secret_name", "looks_secret", "printable",
     "redact_header_value", "redact_headers", "redact_json", "redact_json_text", "redact_path", "redact_query",
     "redact_raw_text", "redact_secret", "redact_text", "redact_url", "redact_value", "redaction_marker",
     "replace_secrets",
@@ -170,12 +171,6 @@ def requested_tool(dialect: Dialect, body: Mapping[str, Any]) -> str | None:
             return str(choice["name"])
         if choice.get("type") == "allowed_tools" and choice.get("mode") == "required":
             return first or "tool"
-    return None
-
-
-def model_of(body: Any) -> str | None:
-    if isinstance(body, dict) and isinstance(body.get("model"), str):
-        return str(body["model"])
     return None
 
 
@@ -316,14 +311,6 @@ def generic_path(path: str) -> str:
     return re.sub(r"\[\d+\]", "[]", path)
 
 
-def concept_of(dialect: Dialect, path: str) -> str | None:
-    gp = generic_path(path)
-    for row in REQUEST_EQUIVALENCES:
-        if gp in row.get(dialect, []):
-            return str(row["concept"])
-    return None
-
-
 def is_known_translation(src_path: str, dst_path: str, src_dialect: Dialect | None = None,
                          dst_dialect: Dialect | None = None) -> bool:
     """True when moving a value from ``src_path`` to ``dst_path`` is a faithful dialect translation."""
@@ -336,10 +323,6 @@ def is_known_translation(src_path: str, dst_path: str, src_dialect: Dialect | No
             if a in row.get(src_dialect, []) and b in row.get(dst_dialect, []):
                 return True
     return False
-
-
-def canonical_json(value: Any) -> str:
-    return json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
 
 
 # --------------------------------------------------------------------------------------------

@@ -16,13 +16,20 @@ from gatewaylens.analyze.behaviours import generic
 from gatewaylens.analyze.calls import call_entries
 from gatewaylens.analyze.expectations import apply as apply_expectations
 from gatewaylens.analyze.leaks import leak_entries
-from gatewaylens.analyze.models import Direction, ExchangeSummary, FindingRow, Kind, Severity, StreamSummary
+from gatewaylens.analyze.models import Direction, ExchangeSummary, FindingRow, Kind, Severity
 from gatewaylens.analyze.paths import root, under
 from gatewaylens.analyze.streams import compare_extracts, extract_body, extract_frames, parse_frames
 from gatewaylens.analyze.translate import Entry, Translator, is_default
 from gatewaylens.analyze.values import STRUCTURAL_STRINGS, excerpt
 from gatewaylens.capture.models import ClientResponse, Exchange, Expectation, RunInfo
-from gatewaylens.dialects import DIALECTS, REQUEST_EQUIVALENCES, Dialect, dialect_for_path, is_secret_name
+from gatewaylens.dialects import (
+    DIALECTS,
+    HOP_BY_HOP_HEADERS,
+    REQUEST_EQUIVALENCES,
+    Dialect,
+    dialect_for_path,
+    is_secret_name,
+)
 from gatewaylens.errors import InputError, validation_line
 from gatewaylens.mock.models import RecordedExchange
 
@@ -363,11 +370,11 @@ def field_statuses(body: Any, findings: list[FindingRow], summary: ExchangeSumma
 # Headers and rejections.
 # --------------------------------------------------------------------------------------------
 
-_TRANSPORT_HEADERS = frozenset({
-    "host", "content-length", "content-type", "accept", "accept-encoding", "connection", "user-agent",
-    "transfer-encoding", "keep-alive", "te", "upgrade", "via", "traceparent", "tracestate", "date", "expect",
-    "accept-language", "cache-control", "pragma",
-})
+#: Headers about the connection and the transport, not the request's meaning: never a finding.
+_TRANSPORT_HEADERS = HOP_BY_HOP_HEADERS | {
+    "host", "content-length", "content-type", "accept", "accept-encoding", "user-agent", "via",
+    "traceparent", "tracestate", "date", "expect", "accept-language", "cache-control", "pragma",
+}
 _MEANINGFUL_ADDED = frozenset({"anthropic-version", "anthropic-beta", "openai-beta", "openai-organization", "openai-project"})
 _FP_RE = re.compile(r"fp=([0-9a-f]{8})")
 
@@ -508,7 +515,3 @@ def _equivalent_names(dialect: Dialect | None, generic: str) -> list[str]:
                     continue
                 out.extend(p for p in row.get(d, []) if "[]" not in p and p != generic and len(p) >= 4)
     return out
-
-
-def stream_summary_of(result: ExchangeResult) -> StreamSummary | None:
-    return result.summary.stream_summary
