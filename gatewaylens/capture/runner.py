@@ -79,6 +79,7 @@ from gatewaylens.capture.rundir import (
     write_run_info,
 )
 from gatewaylens.dialects import (
+    CREDENTIAL_HEADERS,
     Dialect,
     UpstreamKind,
     is_secret_name,
@@ -270,10 +271,6 @@ def client_headers(case: Case, profile: GatewayProfile, route: Route, ch_url: st
         for k, v in src.items():
             h[k.lower()] = expand(v, ch_url, mock_url)
     return h
-
-
-#: Headers whose value is a credential whatever it looks like.
-CREDENTIAL_HEADERS = {"authorization", "proxy-authorization", "x-api-key", "api-key", "cookie"}
 
 
 def looks_secret(value: str) -> bool:
