@@ -9,10 +9,8 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any, Literal
-
-from httpx_sse._decoders import SSEDecoder
 
 Dialect = Literal["chat", "responses", "messages"]
 UpstreamKind = Literal["openai", "anthropic"]
@@ -72,35 +70,34 @@ from gatewaylens.redaction import (  # noqa: E402
 )
 
 __all__ = [
-    "CREDENTIAL_HEADERS", "REDACTED_PREFIX", "credential_key", "fingerprint", "is_marker", "is_secret_name", "looks_secret", "printable",
-    "redact_header_value", "redact_headers", "redact_json", "redact_json_text", "redact_path", "redact_query",
-    "redact_raw_text", "redact_secret", "redact_text", "redact_url", "redact_value", "redaction_marker",
+    "CREDENTIAL_HEADERS",
+    "REDACTED_PREFIX",
+    "credential_key",
+    "encode_sse",
+    "fingerprint",
+    "is_marker",
+    "is_secret_name",
+    "iter_sse_text",
+    "looks_secret",
+    "printable",
+    "redact_header_value",
+    "redact_headers",
+    "redact_json",
+    "redact_json_text",
+    "redact_path",
+    "redact_query",
+    "redact_raw_text",
+    "redact_secret",
+    "redact_text",
+    "redact_url",
+    "redact_value",
+    "redaction_marker",
     "replace_secrets",
 ]
 
 
-# --------------------------------------------------------------------------------------------
-# SSE framing (writing is trivial; reading uses httpx-sse's decoder, not a home-made one).
-# --------------------------------------------------------------------------------------------
-
-
-def encode_sse(data: str, event: str | None = None) -> bytes:
-    """One SSE frame.  ``data`` is already serialised (JSON text or ``[DONE]``)."""
-    head = f"event: {event}\n" if event else ""
-    body = "".join(f"data: {line}\n" for line in data.split("\n"))
-    return (head + body + "\n").encode()
-
-
-def iter_sse_text(text: str) -> Iterator[tuple[str | None, str]]:
-    """Decode a complete SSE body into ``(event, data)`` pairs with httpx-sse's decoder."""
-    decoder = SSEDecoder()
-    for line in text.splitlines():
-        sse = decoder.decode(line)
-        if sse is not None:
-            yield (sse.event if sse.event != "message" else None), sse.data
-    sse = decoder.decode("")
-    if sse is not None:
-        yield (sse.event if sse.event != "message" else None), sse.data
+# SSE framing and parsing live in gatewaylens/sse.py; re-exported for the stages that import them from here.
+from gatewaylens.sse import encode_sse, iter_sse_text  # noqa: E402
 
 
 def parse_json(text: str | bytes | None) -> Any | None:

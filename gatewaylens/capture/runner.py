@@ -49,7 +49,6 @@ from typing import Any, TextIO
 from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
 import httpx
-from httpx_sse._decoders import SSEDecoder
 from pydantic import ValidationError
 
 from gatewaylens import __version__
@@ -90,6 +89,7 @@ from gatewaylens.dialects import (
 )
 from gatewaylens.errors import one_line
 from gatewaylens.mock.models import RecordedExchange
+from gatewaylens.sse import SSEDecoder
 
 #: Terminal events of a complete stream, per client dialect.
 TERMINAL_EVENTS: dict[Dialect, set[str]] = {
