@@ -9,7 +9,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 GATEWAYS ?= all
 
-.PHONY: setup gateways browser run test test-fast lint bench sample-report clean
+.PHONY: setup gateways gateways-from-source browser run test test-fast lint bench sample-report dist clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -27,6 +27,15 @@ gateways: setup
 # Debian's chromium for the report's browser tests (Playwright drives it; its own download cannot work here).
 browser:
 	@bash scripts/install-browser.sh
+
+# GoModel and Bifrost cannot come from the Go module proxy here: build them in your own checkout
+# (their own build instructions), then register the binaries (README: Gateways built from source):
+#   make gateways-from-source GOMODEL_BIN=… GOMODEL_SRC=… BIFROST_BIN=… BIFROST_SRC=…
+gateways-from-source: setup
+	@if [ -z "$(GOMODEL_BIN)$(BIFROST_BIN)" ]; then \
+	  echo "usage: make gateways-from-source GOMODEL_BIN=<binary> GOMODEL_SRC=<tree> [BIFROST_BIN=<bifrost-http> BIFROST_SRC=<tree>]" >&2; exit 2; fi
+	@if [ -n "$(GOMODEL_BIN)" ]; then bash scripts/register-built-gateway.sh gomodel "$(GOMODEL_BIN)" "$(GOMODEL_SRC)"; fi
+	@if [ -n "$(BIFROST_BIN)" ]; then bash scripts/register-built-gateway.sh bifrost "$(BIFROST_BIN)" "$(BIFROST_SRC)"; fi
 
 run: gateways
 	@$(BIN)/capture --launch --gateways $(GATEWAYS)
@@ -47,6 +56,11 @@ bench: gateways
 
 sample-report: gateways
 	@bash scripts/sample-report.sh
+
+# The wheel (corpus, compose file, install scripts included: see README "Packaging") into dist/.
+dist: setup
+	@$(BIN)/pip wheel -q --no-deps -w dist .
+	@ls dist/*.whl
 
 clean:
 	rm -rf $(VENV) .gateways gateways/npm/node_modules

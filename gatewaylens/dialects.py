@@ -32,6 +32,14 @@ HOP_BY_HOP_HEADERS: frozenset[str] = frozenset({
 })
 
 
+#: The provider family that natively speaks each dialect (the header policy's upstream kind).
+NATIVE_UPSTREAM: dict[Dialect, UpstreamKind] = {
+    "chat": "openai",
+    "responses": "openai",
+    "messages": "anthropic",
+}
+
+
 def dialect_for_path(path: str) -> Dialect | None:
     """Which dialect a request path belongs to (with or without the ``/v1`` prefix)."""
     p = path.rstrip("/")

@@ -15,6 +15,7 @@ from __future__ import annotations
 from pydantic import ValidationError
 
 from gatewaylens.dialects import dotted
+from gatewaylens.formats import version_message
 
 
 class GatewaylensError(Exception):
@@ -58,7 +59,12 @@ def first_error(err: ValidationError, default_field: str) -> tuple[str, str]:
 
 def validation_line(err: ValidationError, default_field: str = "(root)") -> str:
     """``field a.0.b: message``, ``(+N more)`` when there are others (how analyze names a field of a
-    run file or fixture; the location keeps pydantic's dots, which tests and users grep for)."""
+    run file or fixture; the location keeps pydantic's dots, which tests and users grep for).
+    A file of another format version is that line alone (:func:`gatewaylens.formats.version_message`):
+    the version, not its fields, is the problem."""
+    version = version_message(err)
+    if version is not None:
+        return version
     first = _first_problem(err)
     if first is None:
         return one_line(str(err).splitlines()[0] if str(err) else default_field)

@@ -16,13 +16,12 @@ from gatewaylens.capture.models import Case, Exchange, GatewayProfile, Route, Un
 from gatewaylens.capture.rundir import BadLine, Scrubber, iter_exchanges, load_done, new_run_dir, point_latest
 from gatewaylens.capture.runner import (
     client_headers,
-    collect_secrets,
     filter_cases,
     join_url,
-    looks_secret,
     not_run_note,
     plan_items,
 )
+from gatewaylens.capture.secrets import collect_secrets, looks_secret
 from gatewaylens.capture.selection import custom_profile
 from tests.conftest import CANARIES
 

@@ -1,6 +1,7 @@
 """``capture --docker``: start gateways as containers through the Docker Engine API.
 
-The single source of truth for containers is ``docker-compose.yml`` at the repo root: each gateway
+The single source of truth for containers is ``docker-compose.yml`` (at the repo root; shipped in the
+wheel with the ``docker/`` configs it mounts, see :mod:`gatewaylens.datafiles`): each gateway
 service there carries labels ``gatewaylens.gateway: <profile name>`` and ``gatewaylens.health:
 <path>``, a pinned image, configs mounted from ``docker/<name>/`` and its upstream pointed at
 ``http://mock:9999/ch/<name>``.  ``capture --docker`` runs those same services with host
@@ -22,11 +23,11 @@ import httpx
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from gatewaylens.capture.launch import PROJECT_ROOT
+from gatewaylens.datafiles import data_path
 from gatewaylens.dialects import redact_value
 from gatewaylens.errors import GatewaylensError, InputError, first_error
 
-COMPOSE_FILE = PROJECT_ROOT / "docker-compose.yml"
+COMPOSE_FILE = data_path("docker-compose.yml")
 LABEL_GATEWAY = "gatewaylens.gateway"
 LABEL_HEALTH = "gatewaylens.health"
 MOCK_PORT = 9999
@@ -196,6 +197,13 @@ class DockerGateways:
         self.compose = load_compose(compose_path)
         self.services = gateway_services(self.compose)
         self.containers: dict[str, Any] = {}
+
+    def secrets(self, name: str) -> set[str]:
+        """Credentials the service is given (its environment), for capture's scrubber."""
+        from gatewaylens.capture.secrets import env_secrets
+
+        svc = self.services.get(name)
+        return env_secrets(svc[1].environment) if svc else set()
 
     def _resolve_volume(self, vol: str) -> str:
         src, _, rest = vol.partition(":")

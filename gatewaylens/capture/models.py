@@ -9,9 +9,34 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from gatewaylens.dialects import Dialect, UpstreamKind
+from gatewaylens.formats import (
+    CORPUS_FORMAT_VERSION,
+    EXCHANGE_FORMAT_VERSION,
+    RUN_FORMAT_VERSION,
+    check_version,
+    version_field,
+)
 from gatewaylens.mock.models import RecordedExchange, ScriptStep, SSEFrame
 
 _SLUG = re.compile(r"^[a-z0-9][a-z0-9._-]{0,99}$")
+#: RFC 9110 token: what a header name may be made of.
+_HEADER_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]{1,256}")
+#: A header value capture can send: printable ASCII, spaces and tabs (no CR/LF/NUL, which would
+#: split the request, and nothing the HTTP client cannot encode).
+_HEADER_VALUE = re.compile(r"[\t\x20-\x7e]*")
+
+
+def check_headers(headers: dict[str, str]) -> dict[str, str]:
+    """Headers that can be sent as given: a bad one fails validation (one line, before any traffic)
+    instead of every exchange at send time."""
+    for name, value in headers.items():
+        if not _HEADER_NAME.fullmatch(name):
+            raise ValueError(f"header name {name[:60]!r} is not a valid HTTP header name")
+        if not _HEADER_VALUE.fullmatch(value):
+            bad = next(c for c in value if not _HEADER_VALUE.fullmatch(c))
+            what = "CR or LF" if bad in "\r\n" else "NUL" if bad == "\0" else f"character {bad!r}"
+            raise ValueError(f"header {name[:60]!r}: the value holds {what}; header values must be printable ASCII")
+    return headers
 
 
 ExpectMust = Literal["honour", "convert", "reject_ok", "must_not_drop", "must_not_add", "must_not_change", "may_drop"]
@@ -63,7 +88,7 @@ class Case(BaseModel):
 
     id: str = Field(description="unique slug: lower-case letters, digits, '.', '_' and '-'")
     dialect: Dialect
-    stream: bool
+    stream: bool = Field(strict=True, description="true or false (no \"yes\", 1 or \"true\")")
     body: dict[str, Any] = Field(description="the client request exactly as a client would send it")
     note: str = Field(min_length=1, description="what the case probes")
     upstream: list[UpstreamKind] | None = Field(
@@ -88,6 +113,18 @@ class Case(BaseModel):
     def _one_or_many(cls, v: Any) -> Any:
         return [v] if isinstance(v, str) else v
 
+    @field_validator("headers")
+    @classmethod
+    def _sendable_headers(cls, v: dict[str, str]) -> dict[str, str]:
+        return check_headers(v)
+
+    @field_validator("body")
+    @classmethod
+    def _strict_body_stream(cls, v: dict[str, Any]) -> dict[str, Any]:
+        if "stream" in v and v["stream"] is not None and not isinstance(v["stream"], bool):
+            raise ValueError(f"body.stream must be true or false, got {v['stream']!r}"[:200])
+        return v
+
     @model_validator(mode="after")
     def _stream_agrees(self) -> Case:
         if bool(self.body.get("stream", False)) != self.stream:
@@ -102,9 +139,14 @@ class Corpus(BaseModel):
     """A corpus file: the cases capture replays through each gateway."""
 
     model_config = ConfigDict(extra="forbid")
-    version: int = 1
+    version: int = Field(CORPUS_FORMAT_VERSION, description=f"corpus format version; this gatewaylens reads {CORPUS_FORMAT_VERSION}")
     description: str = ""
     cases: list[Case]
+
+    @field_validator("version", mode="before")
+    @classmethod
+    def _version(cls, v: Any) -> int:
+        return check_version(v, CORPUS_FORMAT_VERSION, "corpus", field="version")
 
 
 # --------------------------------------------------------------------------------------------
@@ -131,6 +173,33 @@ class Route(BaseModel):
     headers: dict[str, str] = Field(default_factory=dict)
     passthrough: bool = Field(False, description="a passthrough route: the upstream body must equal the client body")
     variant: str = Field("", description="label for a second route of the same dialect/upstream")
+
+    @field_validator("headers")
+    @classmethod
+    def _sendable_headers(cls, v: dict[str, str]) -> dict[str, str]:
+        return check_headers(v)
+
+
+HeaderPolicyName = Literal["forward", "may_replace", "must_add", "must_not_forward"]
+
+
+class HeaderRule(BaseModel):
+    """One row of a header policy (README "Header policy"): what a faithful gateway does with a
+    header on its way to one kind of upstream.  A profile's rules extend (and override) the
+    built-in table in ``gatewaylens/analyze/headers.py``.
+
+    ``policy``: ``forward`` (the client's value must reach the upstream unchanged), ``may_replace``
+    (the gateway may send its own value), ``must_add`` (the upstream needs it: the gateway sends
+    one even if the client did not), ``must_not_forward`` (the gateway's own control headers,
+    hop-by-hop headers, the other provider's headers: forwarding one is the finding, dropping it is
+    not).  ``severity``: of a breach of the rule (default: the table's)."""
+
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(description="lower-case header name, or a glob such as `x-portkey-*`")
+    policy: HeaderPolicyName
+    upstream: UpstreamKind | None = Field(None, description="only towards this upstream kind; default: both")
+    severity: Literal["info", "warn", "error"] | None = None
+    note: str = ""
 
 
 class Unsupported(BaseModel):
@@ -162,6 +231,17 @@ class GatewayProfile(BaseModel):
     launcher: str | None = Field(None, description="name of the local-process launcher, see capture/launch.py")
     version: str | None = None
     notes: str = ""
+    model_aliases: dict[str, str] = Field(
+        default_factory=dict,
+        description="client model name -> the model the gateway's own configuration sends upstream for it "
+                    "(LiteLLM's model_list, claude-code-router's `provider,model`): that substitution is on purpose")
+    header_policy: list[HeaderRule] = Field(
+        default_factory=list, description="header rules that extend or override the built-in header policy")
+
+    @field_validator("client_headers")
+    @classmethod
+    def _sendable_headers(cls, v: dict[str, str]) -> dict[str, str]:
+        return check_headers(v)
 
     def route_for(self, dialect: Dialect, upstream: UpstreamKind) -> list[Route]:
         return [r for r in self.routes if r.dialect == dialect and r.upstream == upstream]
@@ -208,7 +288,10 @@ class ClientResponse(BaseModel):
 
 
 class ExchangeError(BaseModel):
-    kind: Literal["timeout", "refused", "http", "broken_stream", "protocol", "mock_lost", "internal"]
+    kind: Literal["timeout", "refused", "http", "broken_stream", "protocol", "mock_lost", "internal", "disturbed",
+                  "interrupted"] = Field(description="disturbed: another client reset the mock channel during the "
+                                         "exchange or sent traffic on it (records of another case); interrupted: "
+                                         "capture was stopped (SIGINT/SIGTERM) while the exchange was in flight")
     message: str
 
 
@@ -221,6 +304,7 @@ class Timings(BaseModel):
 class Exchange(BaseModel):
     """One case sent through one gateway in one dialect against one upstream kind, whole."""
 
+    format_version: int = version_field(EXCHANGE_FORMAT_VERSION, "an exchanges.jsonl record")
     id: str = Field(description="<gateway>/<case_id>/<upstream>[/<variant>]")
     case_id: str
     gateway: str
@@ -237,6 +321,15 @@ class Exchange(BaseModel):
     timings: Timings | None = None
     error: ExchangeError | None = None
     notes: list[str] = Field(default_factory=list)
+    expected_model: str | None = Field(
+        None, description="the model the gateway is configured to send upstream for the client's model "
+                          "(GatewayProfile.model_aliases); None: the client's own model")
+    header_policy: list[HeaderRule] = Field(default_factory=list, description="the profile's header rules")
+
+    @field_validator("format_version", mode="before")
+    @classmethod
+    def _version(cls, v: Any) -> int:
+        return check_version(v, EXCHANGE_FORMAT_VERSION, "exchanges.jsonl")
 
 
 class GatewayInfo(BaseModel):
@@ -245,6 +338,8 @@ class GatewayInfo(BaseModel):
     base_url: str
     channel_url: str
     version: str | None = None
+    #: How a from-source binary was built (version source, commit, Go version); None when installed.
+    build: str | None = None
     launched: Literal["no", "local", "docker"] = "no"
     skipped: str | None = None
     #: cases not run because the gateway was declared with one upstream kind (GatewayProfile.upstream_only)
@@ -254,6 +349,7 @@ class GatewayInfo(BaseModel):
 class RunInfo(BaseModel):
     """``run.json``."""
 
+    format_version: int = version_field(RUN_FORMAT_VERSION, "run.json")
     id: str
     started: datetime
     finished: datetime | None = None
@@ -265,3 +361,8 @@ class RunInfo(BaseModel):
     options: dict[str, Any] = Field(default_factory=dict)
     interrupted: bool = False
     counts: dict[str, int] = Field(default_factory=dict)
+
+    @field_validator("format_version", mode="before")
+    @classmethod
+    def _version(cls, v: Any) -> int:
+        return check_version(v, RUN_FORMAT_VERSION, "run.json")

@@ -23,8 +23,9 @@ from typing import IO
 from pydantic import ValidationError
 
 from gatewaylens.capture.models import Exchange, RunInfo
-from gatewaylens.dialects import redaction_marker
+from gatewaylens.dialects import is_marker, redaction_marker
 from gatewaylens.errors import InputError, validation_line
+from gatewaylens.formats import version_message
 
 RUN_FILE = "run.json"
 EXCHANGES_FILE = "exchanges.jsonl"
@@ -110,15 +111,17 @@ def read_run_info(run_dir: Path) -> RunInfo | None:
 
 
 class BadLine(InputError):
-    """A line of ``exchanges.jsonl`` that is not an exchange and is not the last line."""
+    """A line of ``exchanges.jsonl`` that is not an exchange and is not the last line (or is of
+    another format version, which is never forgiven)."""
 
-    def __init__(self, path: Path, lineno: int, detail: str) -> None:
+    def __init__(self, path: Path, lineno: int, detail: str, version: bool = False) -> None:
         super().__init__(f"{path}:{lineno}: {detail}")
-        self.path, self.lineno, self.detail = path, lineno, detail
+        #: ``version``: the line is of another format version (``detail`` is that one-line message)
+        self.path, self.lineno, self.detail, self.version = path, lineno, detail, version
 
-    def __reduce__(self) -> tuple[type[BadLine], tuple[Path, int, str]]:
+    def __reduce__(self) -> tuple[type[BadLine], tuple[Path, int, str, bool]]:
         # rebuilt from its fields, so it crosses from an analysis worker process intact
-        return BadLine, (self.path, self.lineno, self.detail)
+        return BadLine, (self.path, self.lineno, self.detail, self.version)
 
 
 def iter_lines(path: Path, warnings: list[str]) -> Iterator[tuple[int, str, bool]]:
@@ -143,14 +146,16 @@ def iter_lines(path: Path, warnings: list[str]) -> Iterator[tuple[int, str, bool
 
 def parse_line(path: Path, lineno: int, raw: str, *, last: bool, warnings: list[str]) -> Exchange | None:
     """The tolerance rule: an invalid last line is skipped with a warning (``None``); an invalid
-    line elsewhere raises :class:`BadLine`."""
+    line elsewhere raises :class:`BadLine`.  A line of another format version is never forgiven
+    as a truncated write, last or not (:mod:`gatewaylens.formats`)."""
     try:
         return Exchange.model_validate_json(raw)
     except ValidationError as e:
-        if last:
+        version = version_message(e) is not None
+        if last and not version:
             warnings.append(f"{path}:{lineno}: invalid last line skipped (truncated write?): {validation_line(e)}")
             return None
-        raise BadLine(path, lineno, validation_line(e)) from None
+        raise BadLine(path, lineno, validation_line(e), version) from None
 
 
 def iter_exchanges(run_dir: Path, warnings: list[str]) -> Iterator[Exchange]:
@@ -181,6 +186,8 @@ def load_done(run_dir: Path) -> list[Exchange]:
                 done.append(ex)
                 kept.append(raw if raw.endswith("\n") else raw + "\n")
     except BadLine as e:
+        if e.version:  # another format version: resuming would mix two formats in one file
+            raise InputError(f"{p}: line {e.lineno}: {e.detail}; refusing to resume") from None
         raise InputError(f"{p}: line {e.lineno}: not a valid exchange ({e.detail}); refusing to resume") from None
     body = "".join(kept).encode("utf-8", "surrogateescape")
     if body != p.read_bytes():
@@ -188,6 +195,29 @@ def load_done(run_dir: Path) -> list[Exchange]:
         tmp.write_bytes(body)
         os.replace(tmp, p)
     return done
+
+
+def drop_interrupted(run_dir: Path, done: list[Exchange]) -> tuple[list[Exchange], int]:
+    """For ``--resume``: exchanges that were in flight when an earlier run was stopped (error kind
+    ``interrupted``) are taken out of ``exchanges.jsonl`` so they are captured again; the others stay
+    byte for byte.  Returns the kept exchanges and how many were dropped."""
+    redo = {e.id for e in done if e.error is not None and e.error.kind == "interrupted"}
+    if not redo:
+        return done, 0
+    p = run_dir / EXCHANGES_FILE
+    kept_lines = []
+    for line in p.read_bytes().splitlines(keepends=True):
+        try:
+            ident = json.loads(line).get("id")
+        except ValueError:
+            ident = None
+        if ident in redo:
+            continue
+        kept_lines.append(line)
+    tmp = p.with_name(f".{EXCHANGES_FILE}.tmp")
+    tmp.write_bytes(b"".join(kept_lines))
+    os.replace(tmp, p)
+    return [e for e in done if e.id not in redo], len(redo)
 
 
 class Scrubber:
@@ -202,17 +232,26 @@ class Scrubber:
 
     def __init__(self) -> None:
         self._secrets: dict[str, str] = {}
+        self._order: list[str] | None = None
+
+    def __len__(self) -> int:
+        return len(self._secrets)
+
+    def __contains__(self, value: object) -> bool:
+        return isinstance(value, str) and value.strip() in self._secrets
 
     def add(self, value: str) -> None:
         value = value.strip()
-        if len(value) < self.MIN_LEN or value in self._secrets:
+        if len(value) < self.MIN_LEN or value in self._secrets or is_marker(value):
             return
         marker = redaction_marker(value)
         self._secrets[value] = marker
-        # The same secret as it appears inside a JSON string.
-        escaped = json.dumps(value)[1:-1]
-        if escaped != value:
-            self._secrets[escaped] = marker
+        # The same secret as it appears inside a JSON string (escaped, and ASCII-escaped).
+        for ascii_only in (False, True):
+            escaped = json.dumps(value, ensure_ascii=ascii_only)[1:-1]
+            if escaped != value:
+                self._secrets.setdefault(escaped, marker)
+        self._order = None
 
     def add_credential(self, value: str) -> None:
         """A credential header/query value: the whole value and the token after an auth scheme."""
@@ -225,8 +264,10 @@ class Scrubber:
                 self.add(pair.partition("=")[2])
 
     def __call__(self, text: str) -> str:
-        # Longest first so a secret containing another is replaced whole.
-        for secret in sorted(self._secrets, key=len, reverse=True):
+        if self._order is None:
+            # Longest first so a secret containing another is replaced whole.
+            self._order = sorted(self._secrets, key=len, reverse=True)
+        for secret in self._order:
             if secret in text:
                 text = text.replace(secret, self._secrets[secret])
         return text

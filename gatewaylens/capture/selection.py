@@ -45,9 +45,17 @@ def builtin_profiles() -> dict[str, GatewayProfile]:
 
 
 def check_url(url: str, what: str) -> str:
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+        port = parts.port  # raises ValueError when out of range or not a number
+    except ValueError as e:
+        raise InputError(f"{what}: URL {redact_url(url)!r} is not usable: {one_line(str(e), 80)}") from None
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise InputError(f"{what}: URL must look like http://HOST:PORT, got {redact_url(url)!r}")
+    if port == 0:
+        raise InputError(f"{what}: URL {redact_url(url)!r}: port 0 is not a port one can connect to")
+    if any(c.isspace() or not c.isprintable() for c in url):
+        raise InputError(f"{what}: URL {redact_url(url)!r} holds spaces or control characters")
     return url
 
 

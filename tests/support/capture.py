@@ -16,7 +16,8 @@ import httpx
 
 from gatewaylens.capture.launch import free_port
 
-__all__ = ["MODELS", "PY", "ROOT", "TESTGW", "Gateways", "case", "free_port", "wait_http", "write_corpus"]
+__all__ = ["MODELS", "PY", "ROOT", "TESTGW", "Gateways", "capture_cmd", "case", "exchanges", "free_port", "wait_http",
+           "write_corpus"]
 
 ROOT = Path(__file__).resolve().parents[2]
 PY = sys.executable
@@ -88,3 +89,15 @@ def write_corpus(tmp_path: Path, cases: list[dict[str, Any]]) -> Path:
     p = tmp_path / "corpus.json"
     p.write_text(json.dumps({"cases": cases}))
     return p
+
+
+def capture_cmd(tmp_path: Path, mock_port: int, gateways: list[str], *extra: str) -> list[str]:
+    cmd = [PY, "-m", "gatewaylens.capture", "--corpus", str(tmp_path / "corpus.json"),
+           "--mock", f"http://127.0.0.1:{mock_port}", *extra]
+    for g in gateways:
+        cmd += ["--gateway", g]
+    return cmd
+
+
+def exchanges(run_dir: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in (run_dir / "exchanges.jsonl").read_text().splitlines()]

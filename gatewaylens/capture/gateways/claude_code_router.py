@@ -95,6 +95,9 @@ PROFILE = GatewayProfile(
         for d in ("chat", "responses") for u in ("openai", "anthropic")
     ],
     client_headers={"x-api-key": CLIENT_KEY},
+    # A `provider,model` name routes to that provider and sends `model` upstream (its config above).
+    model_aliases={f"{p},{m}": m for p, m in ((P_OPENAI, OPENAI_MODEL), (P_RESPONSES, OPENAI_MODEL),
+                                               (P_ANTHROPIC, ANTHROPIC_MODEL))},
     image="gatewaylens/claude-code-router:2.0.0",  # no official image: built from docker/claude-code-router/
     install="scripts/install-npm-gateways.sh",
     launcher="claude-code-router",
@@ -118,7 +121,9 @@ class ClaudeCodeRouterLauncher(_npm.NpmLauncher):
         conf_dir = ctx.workdir / "home" / ".claude-code-router"
         conf_dir.mkdir(parents=True, exist_ok=True)
         conf = conf_dir / "config.json"
-        conf.write_text(json.dumps(make_config(ctx.channel_url, ctx.port), indent=2))
+        config = make_config(ctx.channel_url, ctx.port)
+        self.note_config(config)
+        conf.write_text(json.dumps(config, indent=2))
         conf.chmod(0o600)
         env = {
             "GWLENS_CCR_APIKEY": CLIENT_KEY,
