@@ -21,18 +21,7 @@ from typing import Any, TextIO
 from pydantic import ValidationError
 
 from gatewaylens.analyze.behaviours import BehaviourBuilder
-from gatewaylens.analyze.engine import (
-    BadInput,
-    ExchangeResult,
-    analyze_exchange,
-    case_expectations,
-    iter_exchanges,
-    iter_lines,
-    load_case_notes,
-    load_run,
-    one_line_error,
-    parse_line,
-)
+from gatewaylens.analyze.engine import ExchangeResult, analyze_exchange, case_expectations, load_case_notes
 from gatewaylens.analyze.html_report import HtmlCollector, render_html
 from gatewaylens.analyze.models import (
     FINDINGS_FORMAT_VERSION,
@@ -47,6 +36,8 @@ from gatewaylens.analyze.models import (
 from gatewaylens.analyze.prompts import PromptWriter
 from gatewaylens.analyze.report import Aggregator, RenderedReport, baseline_diff, finding_key, render_reports
 from gatewaylens.capture.models import Exchange, Expectation, RunInfo
+from gatewaylens.capture.rundir import EXCHANGES_FILE, iter_exchanges, iter_lines, load_run, parse_line
+from gatewaylens.errors import InputError, validation_line
 
 try:
     from importlib.metadata import version as _pkg_version
@@ -144,7 +135,7 @@ def analysis_workers(path: Path) -> int:
         try:
             return max(int(env), 1)
         except ValueError:
-            raise BadInput(f"GATEWAYLENS_ANALYZE_WORKERS={env!r}: not an integer") from None
+            raise InputError(f"GATEWAYLENS_ANALYZE_WORKERS={env!r}: not an integer") from None
     try:
         size = path.stat().st_size
     except OSError:
@@ -194,7 +185,7 @@ def iter_analyzed_parallel(run_dir: Path, warnings: list[str], *, include_kept: 
                            expects: dict[str, list[Expectation]] | None = None) -> Iterator[tuple[Analyzed, str]]:
     """Exchanges analysed by a pool of forked workers, yielded in file order, with a bounded
     number of chunks in flight (the JSONL is streamed, never loaded whole)."""
-    path = run_dir / "exchanges.jsonl"
+    path = run_dir / EXCHANGES_FILE
     pending: deque[tuple[Future[tuple[list[Analyzed], list[str]]], dict[int, str]]] = deque()
 
     def collect() -> Iterator[tuple[Analyzed, str]]:
@@ -222,14 +213,14 @@ def iter_analyzed_parallel(run_dir: Path, warnings: list[str], *, include_kept: 
 def load_verdicts(vdir: Path) -> tuple[dict[str, list[Verdict]], list[str]]:
     """Valid verdict files by case; one line per bad file (it is skipped, the rest still merge)."""
     if not vdir.is_dir():
-        raise BadInput(f"{vdir}: verdicts directory not found")
+        raise InputError(f"{vdir}: verdicts directory not found")
     out: dict[str, list[Verdict]] = {}
     errors: list[str] = []
     for path in sorted(vdir.glob("*.json")):
         try:
             v = Verdict.model_validate_json(path.read_text(encoding="utf-8"))
         except ValidationError as e:
-            errors.append(f"{path}: {one_line_error(e)}")
+            errors.append(f"{path}: {validation_line(e)}")
             continue
         except (OSError, UnicodeDecodeError) as e:
             errors.append(f"{path}: cannot read ({e})")
@@ -242,16 +233,16 @@ def load_findings_file(path: Path) -> FindingsFile:
     try:
         return FindingsFile.model_validate_json(path.read_text(encoding="utf-8"))
     except OSError as e:
-        raise BadInput(f"{path}: cannot read ({e.strerror or e})") from None
+        raise InputError(f"{path}: cannot read ({e.strerror or e})") from None
     except ValidationError as e:
-        raise BadInput(f"{path}: {one_line_error(e)}") from None
+        raise InputError(f"{path}: {validation_line(e)}") from None
 
 
 def baseline_keys(other: Path) -> tuple[str, set[tuple[str, ...]], list[str]]:
     """Finding keys of another run: from its findings.json, else by analysing it in memory."""
     run_dir = other
     if not run_dir.is_dir():
-        raise BadInput(f"{run_dir}: baseline run directory not found")
+        raise InputError(f"{run_dir}: baseline run directory not found")
     fpath = run_dir / "findings.json"
     if fpath.exists():
         ff = load_findings_file(fpath)
@@ -353,7 +344,7 @@ def analyze_run(run_dir: Path, *, include_kept: bool = False, verdicts_dir: Path
     if (run_dir / "exchanges.jsonl").is_dir():
         raise BadInput(f"{run_dir / 'exchanges.jsonl'}: is a directory, not an exchanges file")
     try:
-        workers = analysis_workers(run_dir / "exchanges.jsonl")
+        workers = analysis_workers(run_dir / EXCHANGES_FILE)
         if workers > 1:
             for done, raw in iter_analyzed_parallel(run_dir, warnings, include_kept=include_kept, workers=workers,
                                                     expects=expects):

@@ -56,7 +56,6 @@ from typing import Any, TextIO
 from urllib.parse import urlsplit, urlunsplit
 
 import httpx
-from httpx_sse._decoders import SSEDecoder
 from pydantic import ValidationError
 
 from gatewaylens import __version__
@@ -104,6 +103,7 @@ from gatewaylens.dialects import (
 from gatewaylens.errors import one_line
 from gatewaylens.mock.models import RecordedExchange
 from gatewaylens.mock.server import TOKEN_HEADER
+from gatewaylens.sse import SSEDecoder
 
 #: Terminal events of a complete stream, per client dialect.
 TERMINAL_EVENTS: dict[Dialect, set[str]] = {
