@@ -341,8 +341,8 @@ def analyze_run(run_dir: Path, *, include_kept: bool = False, verdicts_dir: Path
     html = HtmlCollector()
     exchanges = 0
     seen = _Seen(warnings)
-    if (run_dir / "exchanges.jsonl").is_dir():
-        raise BadInput(f"{run_dir / 'exchanges.jsonl'}: is a directory, not an exchanges file")
+    if (run_dir / EXCHANGES_FILE).is_dir():
+        raise InputError(f"{run_dir / EXCHANGES_FILE}: is a directory, not an exchanges file")
     try:
         workers = analysis_workers(run_dir / EXCHANGES_FILE)
         if workers > 1:
