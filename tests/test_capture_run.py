@@ -184,8 +184,10 @@ def test_timeout_killed_gateway_and_late_records(tmp_path: Path, mock_port: int,
     assert [r["body_json"]["messages"][0]["content"] for r in after["upstream_requests"]] == ["after"]
     sd = exs["stream-dies"]
     assert sd["status"] == "error" and sd["error"]["kind"] in ("broken_stream", "protocol"), sd["error"]
-    for cid in ("refused-1", "refused-2"):
-        assert exs[cid]["status"] == "error" and exs[cid]["error"]["kind"] == "refused"
+    # refused-1 may reach the gateway's socket while its process is still exiting (accepted, then
+    # reset: a protocol error) on a loaded machine; by refused-2 the port is closed for certain.
+    assert exs["refused-1"]["status"] == "error" and exs["refused-1"]["error"]["kind"] in ("refused", "protocol")
+    assert exs["refused-2"]["status"] == "error" and exs["refused-2"]["error"]["kind"] == "refused"
     info = json.loads((tmp_path / "run" / "run.json").read_text())
     assert info["counts"]["error"] >= 5 and info["interrupted"] is False
 
