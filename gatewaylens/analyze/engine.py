@@ -185,6 +185,7 @@ def analyze_exchange(ex: Exchange, *, include_kept: bool = False) -> ExchangeRes
         client_status=ex.client_response.status if ex.client_response else None,
         upstream_calls=len(ex.upstream_requests), outcome="translated",
         error=f"{ex.error.kind}: {ex.error.message}" if ex.error else None,
+        conversation=ex.conversation, turn=ex.turn, turns=ex.turns,
     )
 
     def emit(direction: Direction, entries: list[Entry], upstream_index: int | None) -> None:
@@ -206,7 +207,7 @@ def analyze_exchange(ex: Exchange, *, include_kept: bool = False) -> ExchangeRes
                 upstream=ex.upstream, direction=direction, kind=e.kind, path=path,
                 to_path=other if other != path else None, before=e.before, after=e.after,
                 severity=severity, message=e.message, exchange_id=ex.id, variant=ex.variant,
-                upstream_index=upstream_index, concept=e.concept,
+                upstream_index=upstream_index, concept=e.concept, turn=ex.turn,
             ))
 
     if ex.status == "unsupported":

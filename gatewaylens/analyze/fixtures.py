@@ -26,10 +26,10 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from gatewaylens.analyze.behaviours import counts_as_behaviour, generic, route_of, severity_rank
+from gatewaylens.analyze.conversations import analyze_exchanges
 from gatewaylens.analyze.engine import (
     BadInput,
     ExchangeResult,
-    analyze_exchange,
     iter_exchanges,
     load_run,
     one_line_error,
@@ -77,24 +77,28 @@ def fixture_of(result: ExchangeResult) -> Fixture:
     behaviours = sorted(folded.values(), key=lambda b: (b.direction, b.path, b.kind, severity_rank(b.severity)))
     return Fixture(
         gateway=s.gateway, case_id=s.case_id, dialect=s.dialect, stream=s.stream, upstream=s.upstream, variant=s.variant,
-        outcome=FixtureOutcome(status=s.status, outcome=s.outcome, client_status=s.client_status, upstream_calls=s.upstream_calls),
+        turn=s.turn, outcome=FixtureOutcome(status=s.status, outcome=s.outcome, client_status=s.client_status, upstream_calls=s.upstream_calls),
         behaviours=behaviours,
     )
 
 
 def fixture_relpath(f: Fixture) -> Path:
-    name = f"{f.case_id}.{f.upstream}" + (f".{f.variant}" if f.variant else "") + ".json"
+    name = (f"{f.case_id}.{f.upstream}" + (f".{f.variant}" if f.variant else "")
+            + (f".t{f.turn}" if f.turn is not None else "") + ".json")
     return Path(_SAFE.sub("_", f.gateway)) / _SAFE.sub("_", name)
 
 
 def dump_fixture(f: Fixture) -> str:
-    return json.dumps(f.model_dump(mode="json"), indent=1, sort_keys=True, ensure_ascii=False) + "\n"
+    data = f.model_dump(mode="json")
+    if data.get("turn") is None:  # a plain case's fixture is unchanged by the conversation field
+        data.pop("turn", None)
+    return json.dumps(data, indent=1, sort_keys=True, ensure_ascii=False) + "\n"
 
 
 def iter_run_fixtures(run_dir: Path, warnings: list[str]) -> Any:
     load_run(run_dir)
-    for ex in iter_exchanges(run_dir, warnings):
-        yield fixture_of(analyze_exchange(ex, include_kept=True))
+    for result in analyze_exchanges(iter_exchanges(run_dir, warnings), include_kept=True):
+        yield fixture_of(result)
 
 
 def write_fixtures(run_dir: Path, out_dir: Path) -> tuple[int, list[str]]:

@@ -24,7 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from gatewaylens.capture.models import RunInfo
 from gatewaylens.dialects import Dialect, UpstreamKind
 
-Direction = Literal["request", "response", "stream", "headers", "call"]
+Direction = Literal["request", "response", "stream", "headers", "call", "conversation"]
 Kind = Literal[
     # leaf kinds (what happened to one value)
     "kept", "renamed", "moved", "converted", "changed", "reordered", "merged", "split",
@@ -89,6 +89,7 @@ class Finding(BaseModel):
     concept: str | None = Field(None, description="dialect equivalence concept, when the table knows the field")
     behaviour: str = Field("", description="id of the behaviour (findings.json `behaviours`) this finding belongs to")
     expectation: str | None = Field(None, description="the case expectation that escalated or downgraded it")
+    turn: int | None = Field(None, description="turn number of a conversation case (1-based); None for a plain case")
 
 
 @dataclass(slots=True)
@@ -116,6 +117,7 @@ class FindingRow:
     concept: str | None = None
     behaviour: str = ""
     expectation: str | None = None
+    turn: int | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -124,7 +126,7 @@ class FindingRow:
             "to_path": self.to_path, "before": self.before, "after": self.after, "severity": self.severity,
             "message": self.message, "exchange_id": self.exchange_id, "variant": self.variant,
             "upstream_index": self.upstream_index, "concept": self.concept,
-            "behaviour": self.behaviour, "expectation": self.expectation,
+            "behaviour": self.behaviour, "expectation": self.expectation, "turn": self.turn,
         }
 
     def to_model(self) -> Finding:
@@ -170,6 +172,9 @@ class ExchangeSummary(BaseModel):
     counts: dict[str, int] = Field(default_factory=dict, description="findings per kind (kept excluded)")
     error: str | None = None
     stream_summary: StreamSummary | None = None
+    conversation: str | None = Field(None, description="conversation id shared by the turns of one conversation")
+    turn: int | None = None
+    turns: int | None = None
 
 
 class GatewayScore(BaseModel):
@@ -324,11 +329,14 @@ class Fixture(BaseModel):
     stream: bool
     upstream: UpstreamKind
     variant: str = ""
+    turn: int | None = Field(None, description="turn of a conversation case (1-based); absent for a plain case")
     outcome: FixtureOutcome
     behaviours: list[FixtureBehaviour]
 
     def key(self) -> tuple[str, str, str, str]:
-        return (self.gateway, self.case_id, self.upstream, self.variant)
+        """(gateway, case, upstream, variant); a conversation turn's case reads ``<case>#t<N>``."""
+        case = self.case_id if self.turn is None else f"{self.case_id}#t{self.turn}"
+        return (self.gateway, case, self.upstream, self.variant)
 
 
 # --------------------------------------------------------------------------------------------

@@ -21,6 +21,7 @@ from typing import Any, TextIO
 from pydantic import ValidationError
 
 from gatewaylens.analyze.behaviours import BehaviourBuilder
+from gatewaylens.analyze.conversations import ConversationTracker, analyze_exchanges, with_conversation
 from gatewaylens.analyze.engine import (
     BadInput,
     ExchangeResult,
@@ -259,8 +260,8 @@ def baseline_keys(other: Path) -> tuple[str, set[tuple[str, ...]], list[str]]:
     run = load_run(run_dir)
     warnings: list[str] = []
     agg = Aggregator(track_keys=True)
-    for ex in iter_exchanges(run_dir, warnings):
-        agg.add(analyze_exchange(ex))
+    for result in analyze_exchanges(iter_exchanges(run_dir, warnings)):
+        agg.add(result)
     return run.id, agg.keys, warnings
 
 
@@ -309,11 +310,20 @@ def analyze_run(run_dir: Path, *, include_kept: bool = False, verdicts_dir: Path
     agg = Aggregator(track_keys=baseline_info is not None)
     builder = BehaviourBuilder(families_of(run))
     html = HtmlCollector()
+    tracker = ConversationTracker(include_kept)
     exchanges = 0
     try:
         workers = analysis_workers(run_dir / "exchanges.jsonl")
         if workers > 1:
             for done, raw in iter_analyzed_parallel(run_dir, warnings, include_kept=include_kept, workers=workers):
+                if done.summary.turn is not None:
+                    # Cross-turn findings need the turns in order: done here, in the parent, for the
+                    # (few) conversation exchanges only.
+                    turn_ex = Exchange.model_validate_json(raw)
+                    extra = tracker.add(turn_ex)
+                    if extra:
+                        with_conversation(done, extra)
+                        done.summary_json = done.summary.model_dump_json()
                 builder.add(done.findings)
                 writer.add(done.findings, done.summary_json)
                 agg.add(done)
@@ -329,8 +339,7 @@ def analyze_run(run_dir: Path, *, include_kept: bool = False, verdicts_dir: Path
                     prompts.omit(case_id)
                 exchanges += 1
         else:
-            for ex in iter_exchanges(run_dir, warnings):
-                result = analyze_exchange(ex, include_kept=include_kept)
+            for result in analyze_exchanges(iter_exchanges(run_dir, warnings), include_kept=include_kept):
                 builder.add(result.findings)
                 writer.add(result.findings, result.summary.model_dump_json())
                 agg.add(result)
