@@ -193,6 +193,25 @@ class TurnFacts:
     client: Answer
     #: client-visible tool id -> the upstream's own id, paired by position in the answer
     pairs: dict[str, str] = field(default_factory=dict)
+    #: what the client said on this turn (its texts), to recognise the turn sent upstream later
+    said: list[str] = field(default_factory=list)
+
+
+_SAID_KEYS = frozenset({"content", "text", "input", "instructions", "system"})
+
+
+def said_texts(body: Any, key: str = "") -> list[str]:
+    """The texts a client request carries (message contents, input, instructions, system)."""
+    if isinstance(body, str):
+        return [body] if key in _SAID_KEYS and len(body) >= 12 else []
+    out: list[str] = []
+    if isinstance(body, dict):
+        for k, v in body.items():
+            out += said_texts(v, k if k in _SAID_KEYS else ("" if isinstance(v, str) else key))
+    elif isinstance(body, list):
+        for v in body:
+            out += said_texts(v, key)
+    return out
 
 
 def turn_facts(ex: Exchange) -> TurnFacts:
@@ -210,7 +229,8 @@ def turn_facts(ex: Exchange) -> TurnFacts:
                   if cr.frames is not None else None)
         client = answer_facts(ex.dialect, answer_body(ex.dialect, cr.body, frames))
     pairs = dict(zip(client.tool_ids, up.tool_ids, strict=False))
-    return TurnFacts(ex.turn or 1, up, client, pairs)
+    said = said_texts(ex.client_request.body) if ex.client_request is not None else []
+    return TurnFacts(ex.turn or 1, up, client, pairs, said)
 
 
 def _parse(data: str) -> Any:
@@ -272,12 +292,15 @@ def _tool_ids(out: _Out, client: Request, up: Request, earlier: list[TurnFacts])
     got = {i for t in earlier for i in t.client.tool_ids}
     pairs = {k: v for t in earlier for k, v in t.pairs.items()}
     in_request = {i for _p, i in up.calls}
+    # Only a stateful upstream (a Responses API continuing previous_response_id) holds earlier calls
+    # itself; every other upstream needs the call in the same request as its result.
+    held = issued if up.previous_response_id is not None else set()
     for n, (up_path, z) in enumerate(up.results):
         cl_path, y = client.results[n] if n < len(client.results) else (up_path, None)
         if y not in got and z not in issued:
             continue  # a result for a call no earlier turn produced (a canned history)
         x = pairs.get(y) if y is not None else None
-        if z in in_request or z in issued:
+        if z in in_request or z in held:
             if z == x or (x is None and z in issued):
                 kind: Kind = "kept" if z == y else "converted"
                 msg = ("the tool-call id the upstream issued came back to it unchanged" if z == y else
@@ -287,10 +310,11 @@ def _tool_ids(out: _Out, client: Request, up: Request, earlier: list[TurnFacts])
                 out.add("changed", cl_path, up_path, y, z, "info",
                         "the upstream received an id the gateway made up, on the tool call and its result alike")
         else:
+            where = "in the upstream request" + ("" if held else " (this upstream keeps no state between requests)")
             out.add("changed", cl_path, up_path, y, z, "error",
-                    f"the tool result's id ({excerpt(z, 60)}) matches no tool call in the upstream request and no id "
-                    f"the upstream issued ({', '.join(sorted(excerpt(i, 40) for i in issued)) or 'none'}): the gateway "
-                    f"could not map the id it gave the client ({excerpt(y, 60)}) back")
+                    f"the tool result's id ({excerpt(z, 60)}) matches no tool call {where}: the upstream cannot tie "
+                    "the result to a call" + (f"; the gateway could not map the id it gave the client ({excerpt(y, 60)}) back"
+                                              if y is not None and y != z else ""))
 
 
 _SIG_NAMES = {"thinking": "thinking signature", "redacted": "redacted thinking", "encrypted": "encrypted reasoning"}
@@ -357,14 +381,28 @@ def _previous_response(out: _Out, client: Request, up: Request, earlier: list[Tu
                     "previous_response_id names a response the upstream never issued: the gateway did not map its "
                     "own id back")
         return
-    inline = [s for s in prev.upstream.texts + prev.upstream.tool_ids if s and s in up.blob]
-    if inline:
-        out.add("converted", "previous_response_id", "(history)", p, excerpt(inline[0], 60), "info",
-                f"the gateway resolved previous_response_id itself: turn {prev.turn}'s answer went upstream inline")
+    # Evidence that the gateway sent turn N inline: something of that turn upstream that the client's
+    # own request does not carry (a tool id the client echoes in a result proves nothing).
+    said = [t for t in prev.said if t in up.blob and t not in client.blob]
+    calls = {i for _p, i in up.calls} - {i for _p, i in client.calls}
+    answered = ([t for t in prev.upstream.texts if t in up.blob and t not in client.blob]
+                + [i for i in prev.upstream.tool_ids if i in calls])
+    n = prev.turn
+    if said and answered:
+        out.add("converted", "previous_response_id", "(history)", p, excerpt(said[0], 60), "info",
+                f"the gateway resolved previous_response_id itself: turn {n} went upstream inline")
+    elif answered:
+        out.add("dropped", "previous_response_id", "(history)", p, excerpt(answered[0], 60), "error",
+                f"conversation state partly lost: the gateway sent turn {n}'s answer upstream in place of "
+                f"previous_response_id, but not what the client said on turn {n}")
+    elif said:
+        out.add("dropped", "previous_response_id", "(history)", p, excerpt(said[0], 60), "error",
+                f"conversation state partly lost: the gateway sent what the client said on turn {n} in place of "
+                f"previous_response_id, but not the answer")
     else:
         out.add("dropped", "previous_response_id", None, p, None, "error",
-                f"conversation state lost: previous_response_id was not sent upstream and turn {prev.turn}'s "
-                "answer was not sent in its place")
+                f"conversation state lost: previous_response_id was not sent upstream and turn {n} was not sent "
+                "in its place")
 
 
 class ConversationTracker:
