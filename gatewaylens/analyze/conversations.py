@@ -257,6 +257,11 @@ class _Out:
             upstream_index=0, turn=ex.turn))
 
 
+def _short(v: Any, n: int = 60) -> str:
+    text = str(v)
+    return text if len(text) <= n else text[: n - 1] + "…"
+
+
 def _history_place(ex: Exchange, turn: int) -> str:
     """Where the client put turn ``turn``'s answer in this request (from how the turn was built)."""
     places = []
@@ -312,8 +317,8 @@ def _tool_ids(out: _Out, client: Request, up: Request, earlier: list[TurnFacts])
         else:
             where = "in the upstream request" + ("" if held else " (this upstream keeps no state between requests)")
             out.add("changed", cl_path, up_path, y, z, "error",
-                    f"the tool result's id ({excerpt(z, 60)}) matches no tool call {where}: the upstream cannot tie "
-                    "the result to a call" + (f"; the gateway could not map the id it gave the client ({excerpt(y, 60)}) back"
+                    f"the tool result's id ({_short(z)}) matches no tool call {where}: the upstream cannot tie "
+                    "the result to a call" + (f"; the gateway could not map the id it gave the client ({_short(y)}) back"
                                               if y is not None and y != z else ""))
 
 

@@ -212,6 +212,8 @@ def analyze_exchange(ex: Exchange, *, include_kept: bool = False) -> ExchangeRes
 
     if ex.status == "unsupported":
         summary.outcome = "unsupported"
+        if ex.turn is not None and ex.unsupported_reason:  # a conversation turn not sent: say why
+            summary.error = ex.unsupported_reason
         return ExchangeResult(ex, findings, summary)
     client_body = ex.client_request.body if ex.client_request else None
     if ex.client_request is None:

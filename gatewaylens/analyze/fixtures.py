@@ -69,6 +69,8 @@ def fixture_of(result: ExchangeResult) -> Fixture:
             b.count += 1
             continue
         leaf = last_key(f.to_path or f.path) if f.direction != "headers" else f.path
+        if f.direction == "conversation":
+            leaf = "id"  # cross-turn values are ids, signatures and response ids: new every run
         folded[key] = FixtureBehaviour(
             direction=f.direction, path=gpath, kind=f.kind, severity=f.severity, to_path=generic(f.to_path),
             example=FixtureExample(path=f.path, to_path=f.to_path, before=mask(f.before, leaf),

@@ -154,6 +154,8 @@ class Aggregator:
         self.routes: dict[tuple[str, str, str, str], _RouteAgg] = {}
         #: dialects each gateway answered (a support cell without findings reads "kept" only there)
         self.answered: set[tuple[str, str]] = set()
+        #: conversation cases: (case, gateway, upstream, variant) -> one entry per turn, in file order
+        self.conversations: dict[tuple[str, str, str, str], list[dict[str, Any]]] = {}
         self._filled = False
 
     def fill_unsupported(self) -> None:
@@ -212,6 +214,8 @@ class Aggregator:
             route.scored += 1
         if s.outcome in ("translated", "rejected"):
             self.answered.add((s.dialect, s.gateway))
+        if s.turn is not None:
+            self._add_turn(result)
         self._add_answer_support(result)
         table = self.tables.setdefault((s.case_id, s.gateway), {})
         for f in result.findings:
@@ -261,6 +265,34 @@ class Aggregator:
             if counter is None:
                 counter = per_gateway[s.gateway] = Counter()
             counter[(s.upstream, status)] += 1
+
+    def _add_turn(self, result: AnalysedExchange) -> None:
+        """One turn of a conversation: its outcome and its cross-turn findings (the report links the
+        turns of each conversation in order)."""
+        s = result.summary
+        cross = [{"severity": f.severity, "kind": f.kind, "path": f.path, "message": f.message}
+                 for f in result.findings if f.direction == "conversation" and not (f.kind == "kept" and f.severity == "info")]
+        cross.sort(key=lambda f: _SEV_ORDER[f["severity"]])
+        self.conversations.setdefault((s.case_id, s.gateway, s.upstream, s.variant), []).append({
+            "turn": s.turn, "turns": s.turns, "id": s.id, "outcome": s.outcome, "status": s.client_status,
+            "score": s.score, "error": s.error, "cross": cross})
+
+    def conversation_rows(self, gateway: str | None = None, case: str | None = None) -> list[dict[str, Any]]:
+        """Per conversation (case x gateway x upstream [x variant]): its turns in order, how many were
+        sent, and the worst cross-turn finding."""
+        out = []
+        for (c, g, u, v), turns in sorted(self.conversations.items()):
+            if (gateway is not None and g != gateway) or (case is not None and c != case):
+                continue
+            turns = sorted(turns, key=lambda t: t["turn"] or 0)
+            cross = [f for t in turns for f in t["cross"]]
+            worst = min(cross, key=lambda f: _SEV_ORDER[f["severity"]]) if cross else None
+            out.append({"case": c, "gateway": g, "upstream": u, "variant": v, "turns": turns,
+                        "total": max((t["turns"] or 0) for t in turns),
+                        "sent": sum(1 for t in turns if t["outcome"] != "unsupported"),
+                        "errors": sum(1 for f in cross if f["severity"] == "error"),
+                        "warns": sum(1 for f in cross if f["severity"] == "warn"), "worst": worst})
+        return out
 
     def _add_answer_support(self, result: AnalysedExchange) -> None:
         """Rows of the support matrix off the request side: each response, stream and header
@@ -517,6 +549,8 @@ def render_reports(agg: Aggregator, run: RunInfo, *, notes: dict[str, dict[str, 
         verdict_errors=verdict_errors, warnings=warnings, include_kept=include_kept, exchanges=agg.exchanges,
         verdict_count=sum(len(v) for v in verdicts.values()), first_screen=first_screen, skipped=skipped,
         html_name=html_name, files=[(g, gateway_file(g)) for g in gateways],
+        conversations=[{**r, "link": f"{gateway_file(r['gateway'])}#{github_anchor(r['case'])}"}
+                       for r in agg.conversation_rows()],
     )
     files = {}
     tpl = environment().get_template("report_gateway.md.j2")
@@ -557,6 +591,7 @@ def _gateway_cases(agg: Aggregator, g: str, cases: list[str], notes: dict[str, d
             "overflow": agg.overflow.get((c, g), 0), "outcomes": dict(cell.outcomes),
             "streams": [{"upstream": u, "agg": a} for (cc, gg, u), a in sorted(agg.streams.items()) if cc == c and gg == g],
             "verdicts": [(v.reviewer, gv) for v in verdicts.get(c, []) for gv in v.gateways if gv.gateway == g],
+            "conversations": agg.conversation_rows(g, c),
         })
     return out
 
