@@ -105,7 +105,8 @@ def parse_line(path: Path, lineno: int, raw: str, *, last: bool, warnings: list[
 
 
 def load_case_notes(run_dir: Path, run: RunInfo) -> dict[str, dict[str, Any]]:
-    """Case id -> {note, tags, body} from the run's corpus copy or its corpus path, when readable."""
+    """Case id -> {note, tags, expect, source, summary} from the run's corpus copy or its corpus path,
+    when readable."""
     candidates = [run_dir / "corpus.json"]
     if run.corpus_path:
         cp = Path(run.corpus_path)
@@ -121,7 +122,9 @@ def load_case_notes(run_dir: Path, run: RunInfo) -> dict[str, dict[str, Any]]:
         out: dict[str, dict[str, Any]] = {}
         for case in cases:
             if isinstance(case, dict) and isinstance(case.get("id"), str):
-                out[case["id"]] = {"note": str(case.get("note") or ""), "tags": case.get("tags") or []}
+                out[case["id"]] = {"note": str(case.get("note") or ""), "tags": case.get("tags") or [],
+                                   "expect": case.get("expect") or [], "source": case.get("source"),
+                                   "summary": case.get("summary")}
         return out
     return {}
 

@@ -31,14 +31,17 @@ from gatewaylens.analyze.engine import (
     BadInput,
     ExchangeResult,
     iter_exchanges,
+    load_case_notes,
     load_run,
     one_line_error,
 )
+from gatewaylens.analyze.expectations import bug_number, case_expectations, violations, with_expectations
 from gatewaylens.analyze.models import (
     FIXTURE_FORMAT_VERSION,
     KNOWN_GAPS_FORMAT_VERSION,
     Fixture,
     FixtureBehaviour,
+    FixtureBug,
     FixtureExample,
     FixtureOutcome,
     KnownGaps,
@@ -54,9 +57,10 @@ def _bkey(b: FixtureBehaviour) -> _BKey:
     return (b.direction, b.path, b.kind)
 
 
-def fixture_of(result: ExchangeResult) -> Fixture:
+def fixture_of(result: ExchangeResult, bug_source: str | None = None) -> Fixture:
     """The behaviours of an exchange analysed with ``include_kept=True`` (a warned ``kept`` is a
-    behaviour; an unchanged leaf is not)."""
+    behaviour; an unchanged leaf is not).  ``bug_source``: the case is a reported bug (its URL);
+    the fixture then records whether this exchange reproduces it."""
     s = result.summary
     folded: dict[tuple[str, str, str, str], FixtureBehaviour] = {}
     for f in result.findings:
@@ -79,7 +83,7 @@ def fixture_of(result: ExchangeResult) -> Fixture:
     behaviours = sorted(folded.values(), key=lambda b: (b.direction, b.path, b.kind, severity_rank(b.severity)))
     return Fixture(
         gateway=s.gateway, case_id=s.case_id, dialect=s.dialect, stream=s.stream, upstream=s.upstream, variant=s.variant,
-        turn=s.turn, outcome=FixtureOutcome(status=s.status, outcome=s.outcome, client_status=s.client_status, upstream_calls=s.upstream_calls),
+        turn=s.turn, reported_bug=_bug_of(result, bug_source), outcome=FixtureOutcome(status=s.status, outcome=s.outcome, client_status=s.client_status, upstream_calls=s.upstream_calls),
         behaviours=behaviours,
     )
 
@@ -90,17 +94,29 @@ def fixture_relpath(f: Fixture) -> Path:
     return Path(_SAFE.sub("_", f.gateway)) / _SAFE.sub("_", name)
 
 
+def _bug_of(result: ExchangeResult, source: str | None) -> FixtureBug | None:
+    if source is None or result.summary.outcome == "unsupported":
+        return None
+    bad = violations(result.findings)
+    evidence = f"{bad[0].direction} {bad[0].path} {bad[0].kind}: {bad[0].message}" if bad else None
+    return FixtureBug(source=source, reproduced=bool(bad), evidence=evidence)
+
+
 def dump_fixture(f: Fixture) -> str:
     data = f.model_dump(mode="json")
-    if data.get("turn") is None:  # a plain case's fixture is unchanged by the conversation field
-        data.pop("turn", None)
+    for optional in ("turn", "reported_bug"):  # absent from a plain case's fixture, as before
+        if data.get(optional) is None:
+            data.pop(optional, None)
     return json.dumps(data, indent=1, sort_keys=True, ensure_ascii=False) + "\n"
 
 
 def iter_run_fixtures(run_dir: Path, warnings: list[str]) -> Any:
-    load_run(run_dir)
+    run = load_run(run_dir)
+    cases = case_expectations(load_case_notes(run_dir, run))
     for result in analyze_exchanges(iter_exchanges(run_dir, warnings), include_kept=True):
-        yield fixture_of(result)
+        with_expectations(result, cases)
+        info = cases.get(result.summary.case_id)
+        yield fixture_of(result, info.source if info else None)
 
 
 def write_fixtures(run_dir: Path, out_dir: Path) -> tuple[int, list[str]]:
@@ -226,6 +242,7 @@ def compare_fixture(old: Fixture, new: Fixture, res: CheckResult, gaps: KnownGap
         res.add("REGRESSION" if bad else "CHANGED", label, f"client status {oo.client_status} -> {no.client_status}")
     if oo.upstream_calls != no.upstream_calls:
         res.add("CHANGED", label, f"upstream calls {oo.upstream_calls} -> {no.upstream_calls}")
+    _compare_bug(old, new, label, res, gaps)
     a, b = _by_key(old), _by_key(new)
     route = route_of(new.dialect, new.upstream, new.variant)
     for k in sorted(set(a) | set(b)):
@@ -260,6 +277,23 @@ def compare_fixture(old: Fixture, new: Fixture, res: CheckResult, gaps: KnownGap
         res.add(cat, label, text)
 
 
+def _compare_bug(old: Fixture, new: Fixture, label: str, res: CheckResult, gaps: KnownGaps | None) -> None:
+    """A reported bug pinned by the fixture: fixed must stay fixed (``REGRESSION`` when it is back,
+    unless the known-gaps file names it), a bug gone is an improvement."""
+    ob, nb = old.reported_bug, new.reported_bug
+    if ob is None or nb is None or ob.reproduced == nb.reproduced:
+        return
+    number = bug_number(nb.source)
+    if nb.reproduced:
+        text = f"reported bug {number} is reproduced again: {nb.evidence}"
+        if gaps is not None and gaps.accepts_bug(new.gateway, nb.source):
+            res.add("KNOWN", label, f"{text} (known gap)")
+        else:
+            res.add("REGRESSION", label, text)
+    else:
+        res.add("IMPROVED", label, f"reported bug {number} no longer reproduced")
+
+
 def check_run(run_dir: Path, fixtures_dir: Path, known_gaps: Path | None = None) -> CheckResult:
     res = CheckResult()
     fixtures = load_fixtures(fixtures_dir)
@@ -274,9 +308,12 @@ def check_fixtures(current: Iterable[Fixture], fixtures: dict[tuple[str, str, st
     res = res if res is not None else CheckResult()
     seen: set[tuple[str, str, str, str]] = set()
     present: set[tuple[str, str, str, str, str]] = set()
+    bugs_seen: set[tuple[str, str]] = set()
     for fx in current:
         key = fx.key()
         seen.add(key)
+        if fx.reported_bug is not None and fx.reported_bug.reproduced:
+            bugs_seen.add((fx.gateway, fx.reported_bug.source))
         route = route_of(fx.dialect, fx.upstream, fx.variant)
         present.update((fx.gateway, route, b.direction, b.path, b.kind) for b in fx.behaviours if _serious(b))
         if key not in fixtures:
@@ -289,6 +326,11 @@ def check_fixtures(current: Iterable[Fixture], fixtures: dict[tuple[str, str, st
             res.add("REGRESSION", exchange_label(key), f"exchange missing from the run (fixture {path.name})")
     if gaps is not None:
         for g in gaps.gaps:
+            if g.bug is not None:
+                if not any(gw == g.gateway and g.names_bug(src) for gw, src in bugs_seen):
+                    res.add("IMPROVED", f"known-gaps/{g.gateway}[{g.bug}]",
+                            f"reported bug no longer reproduced (remove it from {gaps_name or 'the known-gaps file'})")
+                continue
             if (g.gateway, g.route, g.direction, g.path, g.kind) not in present:
                 res.add("IMPROVED", f"known-gaps/{g.gateway}[{g.route}]",
                         f"{g.direction} {g.path or '(body)'} {g.kind}: known gap no longer seen "

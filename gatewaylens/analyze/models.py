@@ -16,10 +16,11 @@ prints its JSON Schema.  Path conventions of a :class:`Finding`:
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from gatewaylens.capture.models import RunInfo
 from gatewaylens.dialects import Dialect, UpstreamKind
@@ -318,6 +319,15 @@ class FixtureOutcome(BaseModel):
     upstream_calls: int = 0
 
 
+class FixtureBug(BaseModel):
+    """For a case of the reported-bug pack: whether this exchange reproduces the bug."""
+
+    model_config = ConfigDict(extra="forbid")
+    source: str = Field(description="the bug report's URL (the case's source)")
+    reproduced: bool
+    evidence: str | None = Field(None, description="the finding that violates the case's expectation")
+
+
 class Fixture(BaseModel):
     """A normalized, diff-friendly translation map with volatile values masked."""
 
@@ -330,6 +340,7 @@ class Fixture(BaseModel):
     upstream: UpstreamKind
     variant: str = ""
     turn: int | None = Field(None, description="turn of a conversation case (1-based); absent for a plain case")
+    reported_bug: FixtureBug | None = Field(None, description="a reported-bug case: reproduced or not")
     outcome: FixtureOutcome
     behaviours: list[FixtureBehaviour]
 
@@ -348,15 +359,29 @@ KNOWN_GAPS_FORMAT_VERSION = 1
 
 class KnownGap(BaseModel):
     """One accepted behaviour, keyed like a behaviour minus its severity (a severity change of an
-    accepted gap stays accepted; a new path or kind does not)."""
+    accepted gap stays accepted; a new path or kind does not); or, with ``bug``, a reported bug the
+    gateway is known to still have (its "reproduced" does not fail the build)."""
 
     model_config = ConfigDict(extra="forbid")
     gateway: str = Field(description="gateway profile name, as in the fixtures")
-    route: str = Field(description="client dialect -> upstream kind [/variant], e.g. 'chat->anthropic'")
-    direction: Direction
-    path: str = Field(description="generic path: list indexes written [*]")
-    kind: Kind
+    bug: str | None = Field(None, description="a reported bug: its URL (the case's source) or owner/repo#N")
+    route: str | None = Field(None, description="client dialect -> upstream kind [/variant], e.g. 'chat->anthropic'")
+    direction: Direction | None = None
+    path: str | None = Field(None, description="generic path: list indexes written [*]")
+    kind: Kind | None = None
     reason: str = Field("", description="why it is accepted (free text)")
+
+    @model_validator(mode="after")
+    def _keyed(self) -> KnownGap:
+        if self.bug is None and None in (self.route, self.direction, self.path, self.kind):
+            raise ValueError("a known gap names either a bug, or route, direction, path and kind")
+        return self
+
+    def names_bug(self, source: str) -> bool:
+        if self.bug is None:
+            return False
+        m = re.search(r"github\.com/([^/]+/[^/]+)/(?:issues|pull)/(\d+)", source)
+        return self.bug == source or (m is not None and self.bug == f"{m.group(1)}#{m.group(2)}")
 
 
 class KnownGaps(BaseModel):
@@ -365,5 +390,8 @@ class KnownGaps(BaseModel):
     gaps: list[KnownGap] = Field(default_factory=list)
 
     def accepts(self, gateway: str, route: str, direction: str, path: str, kind: str) -> bool:
-        return any(g.gateway == gateway and g.route == route and g.direction == direction and g.path == path
-                   and g.kind == kind for g in self.gaps)
+        return any(g.bug is None and g.gateway == gateway and g.route == route and g.direction == direction
+                   and g.path == path and g.kind == kind for g in self.gaps)
+
+    def accepts_bug(self, gateway: str, source: str) -> bool:
+        return any(g.gateway == gateway and g.names_bug(source) for g in self.gaps)

@@ -33,6 +33,7 @@ from gatewaylens.analyze.engine import (
     one_line_error,
     parse_line,
 )
+from gatewaylens.analyze.expectations import BugBoard, case_expectations, with_expectations
 from gatewaylens.analyze.html_report import HtmlCollector, render_html
 from gatewaylens.analyze.models import (
     FINDINGS_FORMAT_VERSION,
@@ -311,19 +312,25 @@ def analyze_run(run_dir: Path, *, include_kept: bool = False, verdicts_dir: Path
     builder = BehaviourBuilder(families_of(run))
     html = HtmlCollector()
     tracker = ConversationTracker(include_kept)
+    expects = case_expectations(notes)
+    bugs = BugBoard(expects)
     exchanges = 0
     try:
         workers = analysis_workers(run_dir / "exchanges.jsonl")
         if workers > 1:
             for done, raw in iter_analyzed_parallel(run_dir, warnings, include_kept=include_kept, workers=workers):
+                changed = False
                 if done.summary.turn is not None:
                     # Cross-turn findings need the turns in order: done here, in the parent, for the
                     # (few) conversation exchanges only.
-                    turn_ex = Exchange.model_validate_json(raw)
-                    extra = tracker.add(turn_ex)
+                    extra = tracker.add(Exchange.model_validate_json(raw))
                     if extra:
                         with_conversation(done, extra)
-                        done.summary_json = done.summary.model_dump_json()
+                        changed = True
+                changed = with_expectations(done, expects) or changed
+                if changed:
+                    done.summary_json = done.summary.model_dump_json()
+                bugs.add(done)
                 builder.add(done.findings)
                 writer.add(done.findings, done.summary_json)
                 agg.add(done)
@@ -340,6 +347,8 @@ def analyze_run(run_dir: Path, *, include_kept: bool = False, verdicts_dir: Path
                 exchanges += 1
         else:
             for result in analyze_exchanges(iter_exchanges(run_dir, warnings), include_kept=include_kept):
+                with_expectations(result, expects)
+                bugs.add(result)
                 builder.add(result.findings)
                 writer.add(result.findings, result.summary.model_dump_json())
                 agg.add(result)
@@ -358,7 +367,7 @@ def analyze_run(run_dir: Path, *, include_kept: bool = False, verdicts_dir: Path
     behaviours = builder.finish()
     report = render_reports(agg, run, notes=notes, verdicts=verdicts, verdict_errors=verdict_errors,
                             baseline=baseline, warnings=warnings, include_kept=include_kept, behaviours=behaviours,
-                            html_name="report.html")
+                            html_name="report.html", bugs=bugs)
     scores = agg.finish_scores()
     page = render_html(html, run, behaviours, scores)
     writer.close(AnalyzerInfo(tool_version=TOOL_VERSION, include_kept=include_kept, exchanges=exchanges,

@@ -15,6 +15,7 @@ from typing import Any
 import jinja2
 
 from gatewaylens.analyze.engine import ERROR_WEIGHT, REJECTED_SCORE, WARN_WEIGHT, AnalysedExchange
+from gatewaylens.analyze.expectations import BugBoard
 from gatewaylens.analyze.models import (
     KINDS,
     Behaviour,
@@ -510,7 +511,8 @@ class RenderedReport:
 def render_reports(agg: Aggregator, run: RunInfo, *, notes: dict[str, dict[str, Any]],
                    verdicts: dict[str, list[Verdict]], verdict_errors: list[str],
                    baseline: dict[str, Any] | None, warnings: list[str], include_kept: bool,
-                   behaviours: list[Behaviour] | None = None, html_name: str | None = None) -> RenderedReport:
+                   behaviours: list[Behaviour] | None = None, html_name: str | None = None,
+                   bugs: BugBoard | None = None) -> RenderedReport:
     """``report.md`` (behaviours first, then summaries) and one detail file per gateway."""
     scores = agg.finish_scores()
     agg.fill_unsupported()
@@ -543,6 +545,9 @@ def render_reports(agg: Aggregator, run: RunInfo, *, notes: dict[str, dict[str, 
             cells.append(f"[{md_cell(text, 10_000)}]({gateway_file(g)}#{github_anchor(c)})" if cell is not None else "—")
         matrix.append({"case": c, "cells": cells})
     skipped = [(g.name, g.skipped) for g in run.gateways if g.skipped]
+    bug_section = _bug_section(bugs, gateways, run)
+    bug_cells = {(r["case"], c["gateway"]): {"number": r["number"], "source": r["source"], **c}
+                 for r in (bug_section or {}).get("rows", []) for c in r["cells"]}
     main = environment().get_template("report.md.j2").render(
         run=run, scores=scores, gateways=gateways, columns=columns, matrix=matrix,
         support=_support_sections(agg, gateways), fidelity_definition=FIDELITY_DEFINITION, baseline=baseline,
@@ -551,6 +556,7 @@ def render_reports(agg: Aggregator, run: RunInfo, *, notes: dict[str, dict[str, 
         html_name=html_name, files=[(g, gateway_file(g)) for g in gateways],
         conversations=[{**r, "link": f"{gateway_file(r['gateway'])}#{github_anchor(r['case'])}"}
                        for r in agg.conversation_rows()],
+        bugs=bug_section,
     )
     files = {}
     tpl = environment().get_template("report_gateway.md.j2")
@@ -558,13 +564,31 @@ def render_reports(agg: Aggregator, run: RunInfo, *, notes: dict[str, dict[str, 
         fam = families.get(g, g)
         files[gateway_file(g)] = tpl.render(
             run=run, gateway=g, family=fam, behaviours=[b for b in by_family.get(fam, []) if g in b.profiles],
-            cases=_gateway_cases(agg, g, cases, notes, verdicts), score=next(s for s in scores if s.gateway == g),
+            cases=_gateway_cases(agg, g, cases, notes, verdicts, bug_cells), score=next(s for s in scores if s.gateway == g),
         )
     return RenderedReport(main=main, gateway_files=files)
 
 
+_BUG_MARK = {"reproduced": "**reproduced**", "not reproduced": "not reproduced", "not applicable": "n/a"}
+
+
+def _bug_section(bugs: BugBoard | None, gateways: list[str], run: RunInfo) -> dict[str, Any] | None:
+    """The "reported bugs" table: one row per reported-bug case, one column per gateway (and version)."""
+    if bugs is None or not bugs.cases:
+        return None
+    versions = {g.name: g.version for g in run.gateways}
+    rows = bugs.rows(gateways)
+    for r in rows:
+        for c in r["cells"]:
+            c["text"] = _BUG_MARK[c["status"]]
+            c["link"] = f"{gateway_file(c['gateway'])}#{github_anchor(r['case'])}"
+    counts = {g: Counter(r["cells"][i]["status"] for r in rows) for i, g in enumerate(gateways)}
+    return {"rows": rows, "columns": [(g, versions.get(g)) for g in gateways], "counts": counts}
+
+
 def _gateway_cases(agg: Aggregator, g: str, cases: list[str], notes: dict[str, dict[str, Any]],
-                   verdicts: dict[str, list[Verdict]]) -> list[dict[str, Any]]:
+                   verdicts: dict[str, list[Verdict]],
+                   bug_cells: dict[tuple[str, str], dict[str, Any]] | None = None) -> list[dict[str, Any]]:
     out = []
     for c in cases:
         cell = agg.cells.get((c, g))
@@ -592,6 +616,7 @@ def _gateway_cases(agg: Aggregator, g: str, cases: list[str], notes: dict[str, d
             "streams": [{"upstream": u, "agg": a} for (cc, gg, u), a in sorted(agg.streams.items()) if cc == c and gg == g],
             "verdicts": [(v.reviewer, gv) for v in verdicts.get(c, []) for gv in v.gateways if gv.gateway == g],
             "conversations": agg.conversation_rows(g, c),
+            "bug": (bug_cells or {}).get((c, g)),
         })
     return out
 
