@@ -9,4 +9,6 @@ run="$(mktemp -d)/sample-run"
 mkdir -p docs
 cp "$run/report.md" docs/sample-report.md
 cp "$run/findings.json" docs/sample-findings.json
+# report.md links each case to report/<gateway>.md: keep the detail files beside it.
+rm -rf docs/report && cp -r "$run/report" docs/report
 echo "sample report: docs/sample-report.md ($(wc -c <docs/sample-report.md) bytes), findings: docs/sample-findings.json"
