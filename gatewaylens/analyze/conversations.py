@@ -16,8 +16,9 @@ what the client got, and what the upstream receives on this turn.
   signature is an ``error``.  A signed block of the previous answer that never reaches the
   upstream again — the client never got the signature, or the gateway dropped what the client
   sent back — is an ``error`` when the next request continues a tool call with thinking enabled
-  (Anthropic refuses a final assistant tool_use turn that does not start with its thinking block:
-  docs.anthropic.com, extended thinking with tool use), else a ``warn``.
+  (Anthropic refuses a final assistant tool_use turn that does not start with its thinking block,
+  "Expected thinking or redacted_thinking, but found tool_use", quoted by LiteLLM 1.106.12 at
+  litellm/llms/anthropic/chat/transformation.py:1993, which drops ``thinking`` then), else a ``warn``.
 * **previous_response_id.**  The id the upstream receives must be one it issued (an id the
   gateway minted and mapped back is fine); a gateway that drops it must send the history inline
   instead, or the conversation state is lost (``error``).
