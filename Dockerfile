@@ -5,4 +5,5 @@ COPY pyproject.toml README.md ./
 COPY gatewaylens ./gatewaylens
 RUN pip install --no-cache-dir .
 EXPOSE 9999
-CMD ["mock", "--host", "0.0.0.0", "--port", "9999"]
+# Inside the container the mock must listen beyond loopback (compose publishes it on 127.0.0.1 only).
+CMD ["mock", "--host", "0.0.0.0", "--allow-remote", "--port", "9999"]

@@ -1,4 +1,4 @@
-"""``gatewaylens``: one entry point with the three stages as subcommands."""
+"""``gatewaylens``: one entry point with the three stages, and ``probe``, as subcommands."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ _STAGES = {
     "mock": ("gatewaylens.mock.cli", "Run the recording mock upstream."),
     "capture": ("gatewaylens.capture.cli", "Replay the corpus through gateways and store every exchange."),
     "analyze": ("gatewaylens.analyze.cli", "Turn a run into translation maps, findings, a report and fixtures."),
+    "probe": ("gatewaylens.probe", "Send one request through one gateway and show what it did to it."),
 }
 
 

@@ -206,7 +206,8 @@ REQUEST_EQUIVALENCES: list[dict[str, Any]] = [
     {"concept": "stop sequences", "chat": ["stop", "stop[]"], "responses": [], "messages": ["stop_sequences", "stop_sequences[]"]},
     {"concept": "temperature", "chat": ["temperature"], "responses": ["temperature"], "messages": ["temperature"]},
     {"concept": "top_p", "chat": ["top_p"], "responses": ["top_p"], "messages": ["top_p"]},
-    {"concept": "top_k", "chat": ["top_k"], "responses": [], "messages": ["top_k"]},
+    # top_k is no OpenAI field: a Chat request carries it only as a provider extension.
+    {"concept": "top_k", "chat": [], "responses": [], "messages": ["top_k"]},
     {"concept": "stream", "chat": ["stream"], "responses": ["stream"], "messages": ["stream"]},
     {"concept": "system prompt", "chat": ["messages[].content", "messages[].content[].text"],
      "responses": ["instructions", "input[].content", "input[].content[].text"],
@@ -225,8 +226,15 @@ REQUEST_EQUIVALENCES: list[dict[str, Any]] = [
     # An effort level becomes a token budget and back: any value is a conversion (a unit map).
     {"concept": "reasoning effort", "chat": ["reasoning_effort"], "responses": ["reasoning.effort"],
      "messages": ["thinking.budget_tokens", "output_config.effort"], "values": "map"},
-    {"concept": "structured output", "chat": ["response_format"], "responses": ["text.format"], "messages": ["output_format"],
-     "values": "map"},
+    {"concept": "structured output", "chat": ["response_format"], "responses": ["text.format"],
+     "messages": ["output_format", "output_config.format"], "values": "map"},
+    # Structured output emulated with a forced tool (LiteLLM's json_tool_call): the schema becomes
+    # the tool's input schema.
+    {"concept": "structured output schema", "chat": ["response_format.json_schema.schema"],
+     "responses": ["text.format.schema"], "messages": ["output_config.format.schema", "tools[].input_schema"]},
+    # Image parts: a URL or a base64 payload (a data URL in the OpenAI dialects).
+    {"concept": "image", "chat": ["messages[].content[].image_url.url"], "responses": ["input[].content[].image_url"],
+     "messages": ["messages[].content[].source.url", "messages[].content[].source.data"]},
     {"concept": "metadata", "chat": ["metadata"], "responses": ["metadata"], "messages": ["metadata"]},
     # Added for analyze: tool calls and results in the conversation history.
     {"concept": "tool call (history)",
@@ -354,6 +362,8 @@ RESPONSE_EQUIVALENCES: list[dict[str, Any]] = [
      "responses": ["output[].arguments"], "messages": ["content[].input"]},
     {"concept": "tool call id", "chat": ["choices[].message.tool_calls[].id"],
      "responses": ["output[].call_id"], "messages": ["content[].id"]},
+    {"concept": "reasoning text", "chat": ["choices[].message.reasoning_content"],
+     "responses": ["output[].summary[].text"], "messages": ["content[].thinking"]},
     {"concept": "finish reason", "chat": ["choices[].finish_reason"],
      "responses": ["status", "incomplete_details.reason"], "messages": ["stop_reason"]},
     {"concept": "input tokens", "chat": ["usage.prompt_tokens"], "responses": ["usage.input_tokens"],

@@ -7,7 +7,8 @@ A credential is recognised
   ``x-portkey-*`` routing headers excepted), query parameter names (also ``key``, ``sig``, ``pwd``…)
   and JSON object keys (``*api_key*``, ``*secret*``, ``*password*``, ``pwd``, ``*_token``, ``token``,
   ``authorization``, ``cookie``, ``*credential*``, ``*private_key*``, ``*access_key*``, ``aws_*``,
-  ``key``/``*_key`` when the value looks like a credential, ``pat``, ``jwt``);
+  ``*_cred``, ``key``/``*_key`` when the value looks like a credential, ``pat``, ``jwt``; dashes count as
+  underscores, so a header map in a body — ``{"x-upstream-cred": …}`` — is covered too);
 * **by value**, anywhere (header values, query values, URL path segments, every string of a JSON
   body, free text): provider key shapes (``sk-…``, ``sk_live_…``, ``pk-…``, ``rk_…``, ``sk-ant-…``,
   ``AIza…``, ``xox?-…``, ``ghp_…``/``github_pat_…``, ``glpat-…``, ``hf_…``, ``gsk_…``, ``xai-…``),
@@ -95,7 +96,8 @@ def credential_key(name: str) -> int:
         return 0
     if n in _STRONG_KEY_EXACT or any(p in n for p in _STRONG_KEY_PARTS):
         return STRONG
-    if n.endswith("_token") or n.startswith("token_") or n.endswith("_pwd") or n.endswith("_pat"):
+    if n.endswith("_token") or n.startswith("token_") or n.endswith("_pwd") or n.endswith("_pat") or n.endswith(
+            ("_cred", "_creds")) or n in ("cred", "creds"):
         return STRONG
     # ``token`` alone is also a logprobs entry's text; ``auth`` alone may be a mode word.
     if n.startswith("aws_") or n in ("key", "token", "auth") or n.endswith("_key") or n.endswith("_auth"):
@@ -160,12 +162,28 @@ def redact_value(value: str, found: set[str] | None = None) -> str:
     return _KEYLIKE_RE.sub(lambda m: _mark(found, m.group(0)), out)
 
 
+#: In free text: ``?name=value`` / ``&name=value`` (a URL quoted in a message or an echoed request).
+_TEXT_QUERY_RE = re.compile(r"(?<=[?&])([A-Za-z0-9_.\-]{1,64})=([^&\s\"'<>#\\]+)")
+#: In free text: ``scheme://user:password@host``.
+_TEXT_USERINFO_RE = re.compile(r"(?<=://)([^/\s:@\"'<>]{1,256}):([^/\s@\"'<>]{1,256})@")
+
+
 def redact_text(text: str, found: set[str] | None = None) -> str:
-    """Redact credential shapes in free text (conservative: ordinary prose is left alone)."""
+    """Redact credential shapes in free text (conservative: ordinary prose is left alone): key
+    shapes, ``Bearer <token>``, and in URLs quoted in the text, query values under credential
+    names (``?pwd=…``, ``&api_key=…``) and ``user:password@`` userinfo."""
     if "[REDACTED" in text and is_marker(text):
         return text
     out = _KEYLIKE_RE.sub(lambda m: _mark(found, m.group(0)), text)
-    return _TEXT_BEARER_RE.sub(lambda m: f"{m.group(1)} {_mark(found, m.group(2))}", out)
+    out = _TEXT_BEARER_RE.sub(lambda m: f"{m.group(1)} {_mark(found, m.group(2))}", out)
+    if "=" in out and ("?" in out or "&" in out):
+        out = _TEXT_QUERY_RE.sub(lambda m: f"{m.group(1)}={_mark(found, m.group(2))}"
+                                 if is_secret_name(m.group(1), query=True) and not m.group(2).startswith("[REDACTED")
+                                 else m.group(0), out)
+    if "://" in out and "@" in out:
+        out = _TEXT_USERINFO_RE.sub(lambda m: f"{m.group(1)}:{_mark(found, m.group(2))}@"
+                                    if not m.group(2).startswith("[REDACTED") else m.group(0), out)
+    return out
 
 
 def redact_secret(value: str, found: set[str] | None = None) -> str:

@@ -11,7 +11,8 @@
 # Why not a plain `go install <module>/<main>@<version>`:
 # - GoModel's go.mod declares `module gomodel` (not github.com/enterpilot/gomodel), so the Go
 #   module proxy cannot serve it under its repository path and `go install` is impossible here.
-#   The script says so and skips it; a binary you built yourself can be dropped into .gateways/bin.
+#   The script says so and skips it; a binary you built in your own checkout is registered with
+#   scripts/register-built-gateway.sh (which also records where it came from).
 # - Bifrost's transports/bifrost-http/main.go embeds `ui/` (`//go:embed all:ui`), which the
 #   published module does not contain, so `go install` fails on the embed pattern. The module is
 #   taken from the Go module proxy (`go mod download`), copied to .gateways/build, given a
@@ -56,21 +57,27 @@ install_gomodel() {
     say "gomodel $GOMODEL_VERSION: already installed ($BIN/gomodel)"; return 0
   fi
   # Not a failure of this machine: the module cannot be had from the Go module proxy at all.
-  say "gomodel $GOMODEL_VERSION: skipped: cannot be installed from the Go module proxy (its go.mod declares 'module gomodel', so github.com/enterpilot/gomodel is not served); to use your own build, put it at $BIN/gomodel and write $GOMODEL_VERSION to $BIN/gomodel.version"
+  if [[ -f "$BIN/gomodel.source.json" ]]; then
+    say "gomodel: registered from your source tree at $(cat "$BIN/gomodel.version" 2>/dev/null) ($BIN/gomodel.source.json)"; return 0
+  fi
+  say "gomodel $GOMODEL_VERSION: skipped: cannot be installed from the Go module proxy (its go.mod declares 'module gomodel', so github.com/enterpilot/gomodel is not served); build it in your own checkout and register it: scripts/register-built-gateway.sh gomodel BINARY SOURCE_DIR"
   return 0
 }
 
 install_bifrost() {
   local started=$SECONDS moddir="" dl err work tc
-  if installed bifrost-http "$BIFROST_VERSION"; then
+  if installed bifrost-http "$BIFROST_VERSION" && [[ -f "$BIN/bifrost-http.schema.json" ]]; then
     say "bifrost $BIFROST_VERSION: already installed ($BIN/bifrost-http)"; return 0
+  fi
+  if [[ -f "$BIN/bifrost-http.source.json" ]]; then
+    say "bifrost: registered from your source tree at $(cat "$BIN/bifrost-http.version" 2>/dev/null) ($BIN/bifrost-http.source.json)"; return 0
   fi
   dl="$(cd "$BUILD" && GOFLAGS=-mod=mod go mod download -json "$BIFROST_MODULE@$BIFROST_VERSION" 2>&1)"
   moddir="$(printf '%s' "$dl" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",\{0,1\}$/\1/p' | head -1)"
   if [[ -z "$moddir" || ! -d "$moddir" ]]; then
     err="$(printf '%s' "$dl" | sed -n 's/^[[:space:]]*"Error": "\(.*\)",\{0,1\}$/\1/p' | head -1 | sed 's/\\n.*//; s/\\t//g')"
     # The proxy refusing the module is a fact of this machine, not a broken install: skip, say why.
-    say "bifrost $BIFROST_VERSION: skipped: the Go module proxy does not serve $BIFROST_MODULE@$BIFROST_VERSION (${err:-$dl})"
+    say "bifrost $BIFROST_VERSION: skipped: the Go module proxy does not serve $BIFROST_MODULE@$BIFROST_VERSION (${err:-$dl}); a binary built in your own checkout can be registered: scripts/register-built-gateway.sh bifrost BINARY SOURCE_DIR"
     return 0
   fi
   work="$BUILD/bifrost-transports-$BIFROST_VERSION"
@@ -86,6 +93,9 @@ install_bifrost() {
         >"$BUILD/bifrost.log" 2>&1; then
     say "bifrost $BIFROST_VERSION: FAILED: go build failed: $(tail -1 "$BUILD/bifrost.log")"; return 1
   fi
+  # Bifrost reads its config schema from its working directory, else downloads it at every start;
+  # the launcher copies this file there (bifrost.py).
+  cp -f "$work/config.schema.json" "$BIN/bifrost-http.schema.json" || { say "bifrost $BIFROST_VERSION: FAILED: no config.schema.json in the module"; return 1; }
   mv -f "$BIN/bifrost-http.tmp" "$BIN/bifrost-http" && echo "$BIFROST_VERSION" >"$BIN/bifrost-http.version"
   say "bifrost $BIFROST_VERSION: installed in $((SECONDS - started))s ($BIN/bifrost-http)"
 }

@@ -11,7 +11,10 @@ with bytes that are not JSON; ``echo``: add the client's Authorization value to 
 (a gateway leaking a key); ``slow``: touch ``<signal-dir>/slow-<name>`` then wait
 ``x-testgw-sleep`` seconds before forwarding; ``triple``: three upstream calls, ``model`` rewritten
 to ``call<i>-<model>``, the last answer relayed; ``echo-all``: add every client header and the
-raw query to the JSON answer.
+raw query to the JSON answer; ``canary``: send every shape of secret in :data:`GATEWAY_CANARIES`
+upstream (JSON body keys, JSON-valued headers, credential headers, a key in a URL path, ``?pwd=``)
+and echo them all back to the client, with the client's own headers and body (a debug-happy
+gateway: JSON answer fields, a response header, and an extra SSE frame before a relayed stream).
 
 Conversation modes (cross-turn checks): ``ids-mapped``: tool-call ids the upstream issues reach the
 client as ``gwtool_<n>``, and are mapped back to the upstream's own on later requests;
@@ -35,6 +38,7 @@ import os
 import re
 import uuid
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 from aiohttp import web
@@ -95,6 +99,42 @@ def _without_signatures(value: object) -> object:
 
 HOP = {"host", "content-length", "transfer-encoding", "connection", "accept-encoding", "x-testgw-mode"}
 
+#: What the ``canary`` mode sends upstream and echoes back: one value per shape of secret the
+#: redaction must catch without being told (capture cannot know a custom gateway's own keys).
+GATEWAY_CANARIES = {
+    "body.api_key": "cnryGwBodyApiKey01",
+    "body.aws_secret_access_key": "cnryGwAwsSecretAccess02",
+    "body.password": "cnryGwPassword03",
+    "body.extra.openai.key": "cnryGwExtraOpenaiKey04",
+    "body.nested_jwt": "eyJhbGciOiJub25lIn0.eyJjbnJ5IjoiZ3cifQ.cnryGwJwtSig05",
+    "header.x-portkey-config.api_key": "cnryGwPortkeyCfgKey06",
+    "header.x-portkey-config.targets[].api_key": "cnryGwPortkeyTarget07",
+    "header.x-portkey-custom-headers.Authorization": "cnryGwCustomAuth08",
+    "header.x-github-pat": "cnryGwGithubPat09",
+    "header.x-upstream-cred": "cnryGwUpstreamCred10",
+    "path": "sk-cnryGwPathKey11",
+    "query.pwd": "cnryGwQueryPwd12",
+    "header.authorization": "sk-cnryGwUpstreamKey13",
+}
+
+
+def canary_upstream(body: dict[str, Any], fwd: dict[str, str]) -> None:
+    """Add every gateway-side canary to the upstream request (body and headers), in place."""
+    c = GATEWAY_CANARIES
+    body["api_key"] = c["body.api_key"]
+    body["aws_secret_access_key"] = c["body.aws_secret_access_key"]
+    body["password"] = c["body.password"]
+    body["extra"] = {"openai": {"key": c["body.extra.openai.key"]}}
+    body["metadata"] = {"trace": {"context": {"session": c["body.nested_jwt"]}}}
+    fwd["x-portkey-config"] = json.dumps({"provider": "openai", "api_key": c["header.x-portkey-config.api_key"],
+                                          "targets": [{"provider": "openai",
+                                                       "api_key": c["header.x-portkey-config.targets[].api_key"]}]})
+    fwd["x-portkey-custom-headers"] = json.dumps(
+        {"Authorization": f"Bearer {c['header.x-portkey-custom-headers.Authorization']}"})
+    fwd["x-github-pat"] = c["header.x-github-pat"]
+    fwd["x-upstream-cred"] = c["header.x-upstream-cred"]
+    fwd["authorization"] = f"Bearer {c['header.authorization']}"
+
 
 def make_app(name: str, upstream: str, signal_dir: Path | None, forward_all: bool = False) -> web.Application:
     session: dict[str, aiohttp.ClientSession] = {}
@@ -122,6 +162,10 @@ def make_app(name: str, upstream: str, signal_dir: Path | None, forward_all: boo
         for h in ("authorization", "x-api-key", "anthropic-version"):
             if h in request.headers:
                 fwd[h] = request.headers[h]
+        client_headers = dict(request.headers)
+        client_body = dict(body)
+        if mode == "canary":
+            canary_upstream(body, fwd)
         if mode == "hang":
             await asyncio.sleep(3600)
         if mode == "die":
@@ -132,9 +176,25 @@ def make_app(name: str, upstream: str, signal_dir: Path | None, forward_all: boo
             if signal_dir is not None:
                 (signal_dir / f"slow-{name}").touch()
             await asyncio.sleep(float(request.headers.get("x-testgw-sleep", "1")))
-        url = upstream.rstrip("/") + request.path
+        # /k/<key>/v1/...: a key in the client's URL path (a gateway addressed by key); not forwarded.
+        key = request.match_info.get("key")
+        path = request.path.split(f"/k/{key}", 1)[1] if key else request.path
+        url = upstream.rstrip("/") + path
         if forward_all and request.query_string:
             url += f"?{request.query_string}"
+        echo: dict[str, Any] = {}
+        if mode == "canary":
+            # A key in a URL path (answered 404 by the mock, recorded all the same), then ?pwd= on the real call.
+            leak_url = upstream.rstrip("/") + path + "/" + GATEWAY_CANARIES["path"]
+            leak = await session["s"].post(leak_url, data=json.dumps(body).encode(), headers=fwd)
+            leak.release()
+            url += ("&" if "?" in url else "?") + f"pwd={GATEWAY_CANARIES['query.pwd']}"
+            echo = {"upstream_url": url, "upstream_headers": fwd, "upstream_body": body,
+                    "client_headers": client_headers, "client_body": client_body,
+                    "message": f"Incorrect API key provided: {GATEWAY_CANARIES['header.authorization']}"}
+            if request.headers.get("x-testgw-freetext"):
+                # A secret of no recognisable shape, in prose: only exact-value scrubbing can catch it.
+                echo["note"] = f"upstream credential {GATEWAY_CANARIES['header.x-upstream-cred']} was refused"
         calls = {"double": 2, "triple": 3}.get(mode, 1)
         model = body["model"]
         for attempt in range(3):
@@ -145,8 +205,13 @@ def make_app(name: str, upstream: str, signal_dir: Path | None, forward_all: boo
             if body.get("stream") and up.status < 300 and mode in CONVERSATION_MODES:
                 return await relay_lines(request, up, mode)
             if body.get("stream") and up.status < 300 and attempt + 1 >= calls:
-                resp = web.StreamResponse(status=up.status, headers={"content-type": up.headers.get("content-type", "")})
+                headers = {"content-type": up.headers.get("content-type", "")}
+                if echo:
+                    headers["x-upstream-cred"] = GATEWAY_CANARIES["header.x-upstream-cred"]
+                resp = web.StreamResponse(status=up.status, headers=headers)
                 await resp.prepare(request)
+                if echo:  # a debug frame before the relayed stream
+                    await resp.write(f"data: {json.dumps({'gateway_debug': echo})}\n\n".encode())
                 async for chunk in up.content.iter_any():
                     await resp.write(chunk)
                     if mode == "die-mid-stream":
@@ -166,6 +231,10 @@ def make_app(name: str, upstream: str, signal_dir: Path | None, forward_all: boo
             answer["echo_auth"] = request.headers.get("authorization")
         if mode == "echo-all" and isinstance(answer, dict):
             answer["echo"] = {"headers": dict(request.headers), "query": request.query_string}
+        if echo and isinstance(answer, dict):
+            answer["gateway_debug"] = echo
+            return web.json_response(answer, status=up.status,
+                                     headers={"x-upstream-cred": GATEWAY_CANARIES["header.x-upstream-cred"]})
         return web.json_response(answer, status=up.status)
 
     async def relay_lines(request: web.Request, up: aiohttp.ClientResponse, mode: str) -> web.StreamResponse:
@@ -202,6 +271,7 @@ def make_app(name: str, upstream: str, signal_dir: Path | None, forward_all: boo
     app.router.add_get("/health", health)
     for p in PATHS:
         app.router.add_post(p, handle)
+        app.router.add_post("/k/{key}" + p, handle)
     return app
 
 

@@ -91,7 +91,7 @@ def test_corpus_huge_value_and_deep_nesting(tmp_path: Path, monkeypatch: pytest.
     assert line.startswith("corpus.json: ")
     huge = json.dumps({"cases": [chat_case("a", stream="x" * 1_000_000)]})
     line = corpus_error(tmp_path, monkeypatch, huge)
-    assert line == "corpus.json: case 'a': stream: Input should be a valid boolean, unable to interpret input"
+    assert line == "corpus.json: case 'a': stream: Input should be a valid boolean"  # strict: no "yes"/1
     assert len(line) < 300
 
 
@@ -257,3 +257,57 @@ def test_default_corpus_adds_corpus_d_when_present(tmp_path: Path, monkeypatch: 
     code, err = run(tmp_path, monkeypatch, GW)
     assert code == 2
     assert err.strip() == "corpus.d/pack.json: case 'a': id: duplicate id (also in corpus.json)"
+
+
+# --- issue 12: gaps that used to pass validation and fail at send time --------------------------
+
+
+@pytest.mark.parametrize(("over", "field", "text"), [
+    ({"stream": "yes"}, "stream", "valid boolean"),
+    ({"stream": 1}, "stream", "valid boolean"),
+    ({"body": {"model": "m", "messages": [], "stream": "yes"}}, "body", "body.stream must be true or false, got 'yes'"),
+    ({"headers": {"x-note": "a\r\nx-injected: 1"}}, "headers", "'x-note': the value holds CR or LF"),
+    ({"headers": {"x-note": "nul\x00"}}, "headers", "'x-note': the value holds NUL"),
+    ({"headers": {"x-note": "caf\u00e9"}}, "headers", "printable ASCII"),
+    ({"headers": {"bad name": "v"}}, "headers", "'bad name' is not a valid HTTP header name"),
+    ({"headers": {"": "v"}}, "headers", "is not a valid HTTP header name"),
+])
+def test_strict_stream_and_sendable_headers(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, over: dict[str, Any],
+                                            field: str, text: str) -> None:
+    line = corpus_error(tmp_path, monkeypatch, json.dumps({"cases": [chat_case("a"), chat_case("b", **over)]}))
+    assert line.startswith(f"corpus.json: case 'b': {field}: "), line
+    assert text in line, line
+    assert "\r" not in line and "\x00" not in line
+
+
+@pytest.mark.parametrize(("args", "expected"), [
+    (["--gateway", "g=http://127.0.0.1:99999"], "--gateway g: URL 'http://127.0.0.1:99999' is not usable: Port out of range"),
+    (["--gateway", "g=http://127.0.0.1:abc"], "--gateway g: URL 'http://127.0.0.1:abc' is not usable"),
+    (["--gateway", "g=http://127.0.0.1:0"], "port 0"),
+    (["--gateway", "g=http://127.0.0.1:9", "--mock", "http://127.0.0.1:70000"], "--mock: URL"),
+    (["--gateway", "g=http://127.0.0.1:9", "--channel-base", "http://mock:123456"], "--channel-base: URL"),
+])
+def test_bad_urls_are_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, args: list[str], expected: str) -> None:
+    (tmp_path / "corpus.json").write_text(json.dumps({"cases": [chat_case("a")]}))
+    code, err = run(tmp_path, monkeypatch, ["--corpus", "corpus.json", "--no-start-mock", *args])
+    assert code == 2, err
+    assert len(err.strip().splitlines()) == 1 and expected in err, err
+    assert "Traceback" not in err and "ExceptionGroup" not in err and "internal" not in err
+
+
+def test_gateways_file_header_with_line_break_is_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "corpus.json").write_text(json.dumps({"cases": [chat_case("a")]}))
+    gw = {"gateways": [{"name": "g", "base_url": "http://127.0.0.1:9", "client_headers": {"authorization": "a\nb"},
+                        "routes": [{"dialect": "chat", "upstream": "openai", "path": "/v1/chat/completions",
+                                    "headers": {"x-ok": "fine"}}]}]}
+    (tmp_path / "gw.json").write_text(json.dumps(gw))
+    code, err = run(tmp_path, monkeypatch, ["--corpus", "corpus.json", "--gateways-file", "gw.json",
+                                            "--mock", "http://127.0.0.1:9", "--no-start-mock"])
+    assert code == 2 and err.strip() == ("gw.json: gateway 'g': client_headers: header 'authorization': the value holds "
+                                         "CR or LF; header values must be printable ASCII"), err
+    gw["gateways"][0]["client_headers"] = {}
+    gw["gateways"][0]["routes"][0]["headers"] = {"x a": "v"}
+    (tmp_path / "gw.json").write_text(json.dumps(gw))
+    code, err = run(tmp_path, monkeypatch, ["--corpus", "corpus.json", "--gateways-file", "gw.json",
+                                            "--mock", "http://127.0.0.1:9", "--no-start-mock"])
+    assert code == 2 and "gw.json: gateway 'g': routes[0].headers: header name 'x a'" in err, err

@@ -15,12 +15,12 @@ from gatewaylens.capture.models import Case, Exchange, GatewayProfile, Route, Un
 from gatewaylens.capture.rundir import Scrubber, load_done, new_run_dir, point_latest
 from gatewaylens.capture.runner import (
     client_headers,
-    collect_secrets,
     filter_cases,
     join_url,
-    looks_secret,
+    not_run_note,
     plan_items,
 )
+from gatewaylens.capture.secrets import collect_secrets, looks_secret
 from gatewaylens.capture.selection import custom_profile
 from tests.conftest import CANARIES
 
@@ -62,9 +62,15 @@ def test_plan_routes_variants_and_unsupported() -> None:
 
 def test_custom_gateway_upstream_kind() -> None:
     prof = custom_profile("mine", "http://127.0.0.1:1", "anthropic")
-    items = plan_items(prof, [mk("c")])  # the case runs against both upstream kinds by default
-    assert [(i.id, i.route is not None) for i in items] == [("mine/c/openai", False), ("mine/c/anthropic", True)]
-    assert "configured for an anthropic upstream" in (items[0].unsupported or "")
+    cases = [mk("c"), mk("d")]  # each runs against both upstream kinds by default
+    items = plan_items(prof, cases)
+    # the openai runs are not run at all (issue #14): no "unsupported" exchange each, one note instead
+    assert [(i.id, i.route is not None, i.unsupported) for i in items] == [
+        ("mine/c/anthropic", True, None), ("mine/d/anthropic", True, None)]
+    assert prof.upstream_only == "anthropic"
+    assert not_run_note(prof, cases) == ("2 case run(s) for an openai upstream: this gateway was declared with an "
+                                         "anthropic upstream (--upstream, or --gateway mine:KIND=URL)")
+    assert not_run_note(prof, [mk("c").model_copy(update={"upstream": ["anthropic"]})]) is None
     assert {r.path for r in prof.routes} == {"/v1/chat/completions", "/v1/responses", "/v1/messages"}
     assert all(r.model is None for r in prof.routes)  # models as the case writes them
 

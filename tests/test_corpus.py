@@ -674,7 +674,7 @@ async def _send(client: httpx.AsyncClient, channel: str, case: Case) -> int | No
 
 
 async def test_every_case_gets_its_scripted_outcome_from_the_mock(mock_server: MockServer) -> None:
-    async with httpx.AsyncClient(base_url=mock_server.url, timeout=30) as client:
+    async with httpx.AsyncClient(base_url=mock_server.url, timeout=30, headers=mock_server.control_headers) as client:
         for case in _corpus().cases:
             status = await _send(client, "corpus", case)
             rec = (await client.get("/__mock/last?channel=corpus")).json()
@@ -719,7 +719,7 @@ async def test_stream_cuts_fall_mid_text_for_every_upstream_dialect(mock_server:
     }
     cuts = [(c.id, s) for c in _corpus().cases for s in c.script or [] if s.cut_after is not None]
     assert len(cuts) >= 3
-    async with httpx.AsyncClient(base_url=mock_server.url, timeout=30) as client:
+    async with httpx.AsyncClient(base_url=mock_server.url, timeout=30, headers=mock_server.control_headers) as client:
         for case_id, step in cuts:
             for dialect, body in probes.items():
                 uncut = step.model_dump(exclude_defaults=True, exclude={"cut_after"})

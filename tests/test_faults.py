@@ -36,13 +36,18 @@ FAULTGW = ROOT / "tests" / "capture_testgw.py"
 ENV = {**os.environ, "PYTHONPATH": str(ROOT)}
 
 
+MOCK_TOKEN = "fault-suite-control-token"
+
+
 class Mock:
-    """The real mock in its own process."""
+    """The real mock in its own process (control token :data:`MOCK_TOKEN`, sent as ``x-gwl-token``)."""
 
     def __init__(self, *args: str) -> None:
+        self.headers = {"x-gwl-token": MOCK_TOKEN}
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.proc = subprocess.Popen([PY, "-m", "gatewaylens.mock", "--port", str(self.port), "--quiet", *args],
+        self.proc = subprocess.Popen([PY, "-m", "gatewaylens.mock", "--port", str(self.port), "--quiet",
+                                      "--token", MOCK_TOKEN, *args],
                                      env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         wait_http(self.url + "/__mock/health")
 
@@ -153,7 +158,8 @@ def test_load_500_concurrent_20_channels_every_record_once_and_bounded(tmp_path:
         assert sorted(r["seq"] for r in recs) == list(range(1, 501))
         # Memory bound: each channel keeps only its newest `bound` records, and they are the right ones.
         for ch in range(20):
-            log = httpx.get(f"{mock.url}/__mock/log", params={"channel": f"c{ch}"}, trust_env=False).json()
+            log = httpx.get(f"{mock.url}/__mock/log", params={"channel": f"c{ch}"}, headers=mock.headers,
+                            trust_env=False).json()
             kept = [r["seq"] for r in log["records"]]
             newest = sorted(r["seq"] for r in recs if r["channel"] == f"c{ch}")[-bound:]
             assert kept == newest, ch

@@ -77,7 +77,7 @@ async def test_forwarder_passes_requests_and_answers_unchanged(forwarder: str, m
     headers = {"Host": "api.openai.com", "Content-Type": "application/json", "X-Probe": "p-42"}
     async with httpx.AsyncClient(trust_env=False, timeout=10) as c:
         r = await c.post(f"{forwarder}/v1/chat/completions?x=1", content=body, headers=headers)
-        log = (await c.get(f"{mock_server.url}/__mock/log", params={"channel": "bricksllm"})).json()
+        log = (await c.get(f"{mock_server.url}/__mock/log", params={"channel": "bricksllm"}, headers=mock_server.control_headers)).json()
     assert r.status_code == 200 and r.text.rstrip().endswith("data: [DONE]")
     [rec] = log["records"]
     assert rec["path"] == "/v1/chat/completions" and rec["raw_path"] == "/ch/bricksllm/v1/chat/completions"
@@ -126,7 +126,7 @@ async def test_bricksllm_launch_and_capture(mock_server: MockServer, tmp_path: P
         async with httpx.AsyncClient(trust_env=False, timeout=30) as c:
             for path, body in sent:
                 answers.append(await c.post(launched.base_url + path, json=body, headers=client_h))
-            log = (await c.get(f"{mock_server.url}/__mock/log", params={"channel": "bricksllm"})).json()
+            log = (await c.get(f"{mock_server.url}/__mock/log", params={"channel": "bricksllm"}, headers=mock_server.control_headers)).json()
     finally:
         await launcher.stop()
     assert all(p.poll() is not None for p in procs), "a BricksLLM/PostgreSQL/Redis/bridge process outlived stop()"

@@ -68,9 +68,22 @@ def test_unavailable_reason_is_one_line(monkeypatch: pytest.MonkeyPatch, tmp_pat
     monkeypatch.setattr(_go, "GO_BIN", tmp_path)
     reason = LAUNCHERS["gomodel"]().available()
     assert reason and "\n" not in reason and reason.startswith("GoModel not installed: cannot be installed here")
+    # The skip names the command that fixes it.
+    assert "scripts/register-built-gateway.sh gomodel BINARY SOURCE_DIR" in reason
+    # A binary dropped in by hand with a stamp but no source record must match the pin.
     (tmp_path / "gomodel").write_text("#!/bin/sh\n")
     (tmp_path / "gomodel.version").write_text("v0.0.1\n")
-    assert "not the pinned v0.1.22" in (LAUNCHERS["gomodel"]().available() or "")
+    reason = LAUNCHERS["gomodel"]().available() or ""
+    assert "not the pinned v0.1.22" in reason and "register-built-gateway.sh" in reason
+
+
+def test_profile_retry_note_matches_the_source() -> None:
+    # GoModel v0.1.22 internal/llmclient/client.go: isRetryable is 429, 502, 503, 504 (not 500);
+    # canRetryPassthrough is false for a POST without Idempotency-Key; DefaultRetryConfig 3 retries.
+    notes = PROFILES["gomodel"].notes
+    assert "429/502/503/504" in notes and "a 500 is not retried" in notes and "passthrough POSTs are never" in notes
+    # config/config.go DefaultCircuitBreakerConfig: FailureThreshold 5, Timeout 30 s.
+    assert "5 failed translated requests in a row" in notes and "30 s" in notes
 
 
 # --- slow: the real GoModel ------------------------------------------------------------------
@@ -159,3 +172,64 @@ async def test_messages_to_openai_is_refused_without_upstream_call(mock_server: 
         assert await channel_records(client, mock_server, "gomodel") == []
 
 
+
+
+#: GoModel v0.1.22 internal/llmclient/client.go: ``isRetryable`` is true for 429, 502, 503 and 504 only;
+#: ``Do`` retries those up to ``RetryConfig.MaxRetries`` (config/config.go DefaultRetryConfig: 3) with a
+#: 1 s initial backoff; ``DoPassthrough`` retries only when ``canRetryPassthrough`` (GET/HEAD/OPTIONS/PUT
+#: or an Idempotency-Key header), so a passthrough POST is sent once.
+RETRIED = (429, 502, 503, 504)
+
+
+@pytest.mark.slow
+@needs_gomodel
+async def test_retries_follow_the_source(mock_server: MockServer, tmp_path: Path) -> None:
+    prof = PROFILES["gomodel"]
+    chat = next(r for r in prof.routes if r.dialect == "chat" and r.upstream == "openai" and not r.passthrough)
+    passthrough = next(r for r in prof.routes if r.passthrough and r.dialect == "chat")
+    async with launched(LAUNCHERS["gomodel"](), mock_server, "gomodel", tmp_path) as gw, \
+            httpx.AsyncClient(timeout=60, trust_env=False) as client:
+
+        async def fail_once(status: int) -> None:
+            r = await client.post(f"{mock_server.url}/__mock/script", params={"channel": "gomodel"}, headers=mock_server.control_headers,
+                                  json={"steps": [{"status": status}], "mode": "replace"})
+            r.raise_for_status()
+
+        # A 500 is not retried: one upstream call, and the client gets an error.
+        await fail_once(500)
+        sent = await send(client, mock_server, gw, prof, chat, False)
+        assert len(sent.upstream) == 1 and sent.status >= 500, (sent.status, sent.upstream)
+        for status in RETRIED:
+            await fail_once(status)
+            sent = await send(client, mock_server, gw, prof, chat, False)
+            # The scripted failure, then the retry the mock answers normally.
+            assert [u["response"]["status"] for u in sent.upstream] == [status, 200], status
+            assert_complete("chat", sent, False)
+        # Passthrough POSTs are sent once, and the upstream's 503 reaches the client unchanged.
+        await fail_once(503)
+        sent = await send(client, mock_server, gw, prof, passthrough, False)
+        assert len(sent.upstream) == 1 and sent.status == 503, (sent.status, sent.upstream)
+
+
+@pytest.mark.slow
+@needs_gomodel
+async def test_five_failures_open_the_circuit_breaker(mock_server: MockServer, tmp_path: Path) -> None:
+    # GoModel v0.1.22 internal/llmclient/client.go: a 5xx (not 429) is recorded as a failure once the
+    # request is over (recordCircuitBreakerCompletion); config/config.go DefaultCircuitBreakerConfig opens
+    # the breaker after FailureThreshold 5 consecutive failures, for Timeout 30 s.
+    prof = PROFILES["gomodel"]
+    chat = next(r for r in prof.routes if r.dialect == "chat" and r.upstream == "openai" and not r.passthrough)
+    async with launched(LAUNCHERS["gomodel"](), mock_server, "gomodel", tmp_path) as gw, \
+            httpx.AsyncClient(timeout=60, trust_env=False) as client:
+        r = await client.post(f"{mock_server.url}/__mock/script", params={"channel": "gomodel"}, headers=mock_server.control_headers,
+                              json={"steps": [{"status": 500, "times": 5}], "mode": "replace"})
+        r.raise_for_status()
+        for _ in range(5):
+            sent = await send(client, mock_server, gw, prof, chat, False)
+            assert len(sent.upstream) == 1 and sent.status >= 500
+        # The mock would answer normally now, but GoModel no longer asks it.
+        sent = await send(client, mock_server, gw, prof, chat, False)
+        assert sent.upstream == [] and sent.status >= 500, (sent.status, sent.text[:200])
+        # The other provider has its own breaker.
+        anth = next(r for r in prof.routes if r.dialect == "chat" and r.upstream == "anthropic")
+        assert_complete("chat", await send(client, mock_server, gw, prof, anth, False), False)

@@ -39,7 +39,7 @@ async def log(server: MockServer, channel: str | None = None, since: int = 0) ->
     params: dict[str, Any] = {"since": since}
     if channel:
         params["channel"] = channel
-    async with httpx.AsyncClient() as c:
+    async with httpx.AsyncClient(headers=server.control_headers) as c:
         r = await c.get(f"{server.url}/__mock/log", params=params)
         r.raise_for_status()
         data: dict[str, Any] = r.json()
@@ -136,14 +136,14 @@ async def test_models_and_health_for_both_sdks(mock_server: MockServer) -> None:
     assert (await oa(mock_server).models.list()).data[0].id
     page = await an(mock_server).models.list()
     assert page.data[0].id
-    async with httpx.AsyncClient() as c:
+    async with httpx.AsyncClient(headers=mock_server.control_headers) as c:
         assert (await c.get(f"{mock_server.url}/health")).json()["status"] == "ok"
         assert (await c.get(f"{mock_server.url}/ch/x/health")).status_code == 200
 
 
 async def test_record_fields_and_raw_body(mock_server: MockServer) -> None:
     body = b'{"model": "gpt-4o-mini",   "messages": [{"role":"user","content":"caf\xc3\xa9"}], "x_unknown": null}'
-    async with httpx.AsyncClient() as c:
+    async with httpx.AsyncClient(headers=mock_server.control_headers) as c:
         r = await c.post(f"{mock_server.url}/ch/rec/chat/completions?trace=abc", content=body,
                          headers={"content-type": "application/json", "x-trace": "t1"})
     assert r.status_code == 200
@@ -157,7 +157,7 @@ async def test_record_fields_and_raw_body(mock_server: MockServer) -> None:
 
 
 async def test_bad_traffic_is_recorded_and_answered(mock_server: MockServer) -> None:
-    async with httpx.AsyncClient() as c:
+    async with httpx.AsyncClient(headers=mock_server.control_headers) as c:
         r1 = await c.post(f"{mock_server.url}/ch/bad/v1/messages", content=b"not json at all")
         r2 = await c.post(f"{mock_server.url}/ch/bad/v1/chat/completions", content=b"")
         r3 = await c.post(f"{mock_server.url}/ch/bad/v1/unknown/route", content=b"{}")
@@ -177,7 +177,7 @@ async def test_bad_traffic_is_recorded_and_answered(mock_server: MockServer) -> 
 
 async def test_scripts_errors_delay_cut_and_custom(mock_server: MockServer) -> None:
     url = mock_server.url
-    async with httpx.AsyncClient() as c:
+    async with httpx.AsyncClient(headers=mock_server.control_headers) as c:
         await c.post(f"{url}/__mock/script?channel=s", json={"steps": [
             {"status": 429}, {"status": 529}, {"delay_ms": 300}, {"cut_after": 2},
             {"events": [{"event": "custom", "data": {"x": 1}}, {"data": "[DONE]"}]},
@@ -199,7 +199,7 @@ async def test_scripts_errors_delay_cut_and_custom(mock_server: MockServer) -> N
     with pytest.raises(Exception, match=r"incomplete|[Cc]onnection"):  # SDKs differ in what they raise
         async with aclient.messages.stream(model="m", max_tokens=5, messages=[{"role": "user", "content": "x"}]) as st:
             await st.get_final_message()
-    async with httpx.AsyncClient() as c:
+    async with httpx.AsyncClient(headers=mock_server.control_headers) as c:
         r = await c.post(f"{url}/ch/s/v1/chat/completions", json={"model": "m", "messages": [], "stream": True})
         assert r.text == 'event: custom\ndata: {"x": 1}\n\ndata: [DONE]\n\n'
         r = await c.post(f"{url}/ch/s/v1/chat/completions", json={"model": "m", "messages": []})
@@ -228,14 +228,14 @@ async def test_scripts_errors_delay_cut_and_custom(mock_server: MockServer) -> N
 ])
 async def test_malformed_control_calls_get_4xx(mock_server: MockServer, method: str, path: str, body: bytes,
                                                status: int) -> None:
-    async with httpx.AsyncClient() as c:
+    async with httpx.AsyncClient(headers=mock_server.control_headers) as c:
         r = await c.request(method, f"{mock_server.url}{path}", content=body)
     assert r.status_code == status
     assert r.json()["error"]["message"]
 
 
 async def test_reset_and_since(mock_server: MockServer) -> None:
-    async with httpx.AsyncClient() as c:
+    async with httpx.AsyncClient(headers=mock_server.control_headers) as c:
         for ch in ("a", "a", "b"):
             await c.post(f"{mock_server.url}/ch/{ch}/v1/messages", json={"model": "m", "max_tokens": 3, "messages": []})
         first = await log(mock_server, "a")
@@ -269,7 +269,7 @@ async def test_concurrent_requests_attributed_to_their_channel(mock_server: Mock
 
 
 async def test_memory_bound_per_channel(tmp_path: Path) -> None:
-    async with MockServer("127.0.0.1", 0, max_records=5) as server, httpx.AsyncClient() as c:
+    async with MockServer("127.0.0.1", 0, max_records=5) as server, httpx.AsyncClient(headers=server.control_headers) as c:
         for _ in range(8):
             await c.get(f"{server.url}/ch/m/v1/models")
         recs = (await log(server, "m"))["records"]
@@ -280,7 +280,7 @@ async def test_canaries_never_stored(mock_server: MockServer, tmp_path: Path) ->
     headers = {"Authorization": f"Bearer {CANARIES[0]}", "x-api-key": CANARIES[1], "x-custom-token": CANARIES[2],
                "Cookie": f"session={CANARIES[3]}", "x-forwarded-note": f"note Bearer {CANARIES[0]}",
                "api-key": CANARIES[2], "anthropic-version": "2023-06-01"}
-    async with httpx.AsyncClient() as c:
+    async with httpx.AsyncClient(headers=mock_server.control_headers) as c:
         await c.post(f"{mock_server.url}/ch/sec/v1/messages?api_key={CANARIES[2]}&key={CANARIES[0]}&sig={CANARIES[3]}",
                      json={"model": "m", "max_tokens": 3, "messages": []}, headers=headers)
         text = (await c.get(f"{mock_server.url}/__mock/log")).text + (await c.get(f"{mock_server.url}/__mock/last?channel=sec")).text

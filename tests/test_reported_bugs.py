@@ -1,5 +1,5 @@
-"""Case expectations and the reported-bug pack: findings judged against ``expect``, the report's
-"reported bugs" section, and ``analyze check`` / known gaps pinning "bug #N stays fixed".
+"""The reported-bug pack: the report's "reported bugs" section, and ``analyze check`` / known gaps
+pinning "bug #N stays fixed" (how findings are judged against ``expect``: test_analyze_expectations).
 
 The end-to-end test sends a reported-bug-style case through the independent test gateway
 (tests/capture_testgw.py) and the real mock: the test gateway rewrites ``model``, so a case that
@@ -17,57 +17,12 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from gatewaylens.analyze.expectations import apply_expectations, bug_number, covers, judge
+from gatewaylens.analyze.bugs import bug_number
 from gatewaylens.analyze.fixtures import check_run, write_fixtures
-from gatewaylens.analyze.models import FindingRow, KnownGap, KnownGaps
+from gatewaylens.analyze.models import KnownGap, KnownGaps
 from gatewaylens.analyze.pipeline import analyze_run
 from gatewaylens.capture.launch import free_port
-from gatewaylens.capture.models import Expectation
 from tests.test_capture_run import Gateways, run_capture
-
-
-def row(direction: str, kind: str, path: str, severity: str = "info", concept: str | None = None) -> FindingRow:
-    return FindingRow(gateway="g", case_id="c", dialect="chat", stream=False, upstream="openai",
-                      direction=direction, kind=kind, path=path, to_path=None, before=1, after=None,  # type: ignore[arg-type]
-                      severity=severity, message="m", concept=concept)  # type: ignore[arg-type]
-
-
-def exp(**kw: Any) -> Expectation:
-    return Expectation.model_validate(kw)
-
-
-def test_expectations_cover_paths_concepts_and_sides() -> None:
-    e = exp(path="messages[*].content", must="must_not_drop")
-    assert covers(e, row("request", "dropped", "messages[3].content"))
-    assert covers(e, row("request", "dropped", "messages[3].content[0].text"))  # a prefix covers its subtree
-    assert not covers(e, row("request", "dropped", "messages[3].contents"))
-    assert not covers(e, row("response", "dropped", "messages[3].content"))
-    assert covers(exp(path="usage", direction="stream", must="must_not_drop"), row("response", "dropped", "usage"))
-    assert covers(exp(concept="max output tokens", must="honour"), row("request", "dropped", "x", concept="max output tokens"))
-    assert covers(exp(path="Anthropic-Beta", direction="headers", must="must_not_drop"), row("headers", "dropped", "anthropic-beta"))
-
-
-@pytest.mark.parametrize(("must", "kind", "severity", "verdict"), [
-    ("must_not_drop", "dropped", "info", "violates"), ("must_not_drop", "changed", "error", None),
-    ("must_not_add", "added", "info", "violates"), ("must_not_change", "changed", "info", "violates"),
-    ("honour", "dropped", "info", "violates"), ("honour", "changed", "warn", "violates"),
-    ("honour", "changed", "info", None), ("honour", "renamed", "info", None),
-    ("convert", "dropped", "warn", "violates"), ("reject_ok", "rejected", "warn", "meets"),
-    ("reject_ok", "dropped", "info", "violates"), ("may_drop", "dropped", "error", "meets"),
-    ("may_drop", "changed", "error", None),
-])
-def test_judge(must: str, kind: str, severity: str, verdict: str | None) -> None:
-    assert judge(exp(path="x", must=must), row("request", kind, "x", severity)) == verdict
-
-
-def test_apply_raises_violations_and_lowers_what_is_met() -> None:
-    rows = [row("request", "dropped", "top_k", "info"), row("request", "dropped", "seed", "error"),
-            row("request", "dropped", "other", "warn")]
-    n = apply_expectations(rows, [exp(path="top_k", must="must_not_drop", severity="warn"),
-                                  exp(path="seed", must="may_drop")])
-    assert n == 1
-    assert [(r.severity, r.expectation) for r in rows] == [
-        ("warn", "violates must_not_drop top_k"), ("info", "meets may_drop seed"), ("warn", None)]
 
 
 def test_known_gaps_name_a_bug_or_a_behaviour() -> None:
@@ -111,7 +66,7 @@ def test_reported_bugs_in_report_fixtures_and_check(tmp_path: Path, gws: Gateway
     analyze_run(run)
     findings = json.loads((run / "findings.json").read_text())["findings"]
     model = [f for f in findings if f["case_id"] == "bug-testgw-11" and f["path"] == "model"]
-    assert model and model[0]["severity"] == "error" and model[0]["expectation"] == "violates must_not_change model"
+    assert model and model[0]["severity"] == "error" and model[0]["expectation"] == "must_not_change model (request): violated"
     report = (run / "report.md").read_text()
     section = report.split("## Reported bugs", 1)[1].split("\n## ", 1)[0]
     assert "[example/gw#11](https://github.com/example/gw/issues/11)" in section

@@ -4,6 +4,7 @@
     analyze --schema
     analyze fixtures RUN_DIR --out DIR
     analyze check RUN_DIR --fixtures DIR [--known-gaps FILE] [--junit FILE] [--summary FILE] [--json]
+    analyze show RUN_DIR EXCHANGE [--json]
 
 Exit codes: 0 done (``check``: no regression; CHANGED/IMPROVED lines are printed), 1 ``check`` found a regression,
 2 bad input (one line naming the file and the field, no traceback).
@@ -117,7 +118,9 @@ def run_cmd(run_dir: Path | None, include_kept: bool, schema: bool, verdicts_dir
         return
     console = _console()
     table = Table(title=f"{result.exchanges} exchanges, {result.findings} findings", title_justify="left")
-    for col in ("gateway", "exchanges", "translated", "rejected", "no call", "errors", "warnings",
+    # "error/warn findings": what the translation did (capture's table says "capture failed" for
+    # exchanges it could not record, a different thing)
+    for col in ("gateway", "exchanges", "translated", "rejected", "no call", "error findings", "warn findings",
                 "dropped", "renamed/moved", "changed", "added", "fidelity"):
         table.add_column(col, justify="left" if col == "gateway" else "right", no_wrap=col == "gateway")
     for s in result.scores:
@@ -206,6 +209,28 @@ def check_cmd(run_dir: Path | None, fixtures_dir: Path, known_gaps: Path | None,
                    f"improvement(s) against {fixtures_dir} (regenerate with: analyze fixtures RUN --out {fixtures_dir})",
                    err=True)
         sys.exit(1)
+
+
+@main.command("show")
+@click.argument("run_dir", type=click.Path(path_type=Path))
+@click.argument("exchange")
+@click.option("--json", "as_json", is_flag=True, help="print the exchange, its outcome and findings as JSON")
+def show_cmd(run_dir: Path, exchange: str, as_json: bool) -> None:
+    """Print one captured exchange: client request, what reached the upstream, what the client got
+    back, and its translation map. EXCHANGE is an exchange id (GATEWAY/CASE/UPSTREAM[/VARIANT]) or
+    its unique beginning."""
+    from gatewaylens.analyze.engine import analyze_exchange
+    from gatewaylens.analyze.show import find_exchange, render, terminal, view_json
+
+    try:
+        ex = find_exchange(resolve_run_dir(run_dir), exchange)
+    except BadInput as e:
+        raise _BadInput(str(e)) from None
+    result = analyze_exchange(ex)
+    if as_json:
+        click.echo(json.dumps(view_json(result), indent=2, ensure_ascii=False))
+        return
+    render(terminal(), result)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -27,7 +27,7 @@ what the client got, and what the upstream receives on this turn.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -42,7 +42,7 @@ from gatewaylens.analyze.engine import (
 )
 from gatewaylens.analyze.models import FindingRow, Kind, Severity
 from gatewaylens.analyze.values import excerpt
-from gatewaylens.capture.models import Exchange
+from gatewaylens.capture.models import Exchange, Expectation
 from gatewaylens.dialects import Dialect
 from gatewaylens.turns import answer_body, parse_ref
 
@@ -446,8 +446,11 @@ def with_conversation(result: R, rows: list[FindingRow]) -> R:
     return result
 
 
-def analyze_exchanges(exchanges: Iterable[Exchange], *, include_kept: bool = False) -> Iterator[ExchangeResult]:
-    """:func:`analyze_exchange` over a sequence, with the cross-turn findings of conversations."""
+def analyze_exchanges(exchanges: Iterable[Exchange], *, include_kept: bool = False,
+                      expects: Mapping[str, Sequence[Expectation]] | None = None) -> Iterator[ExchangeResult]:
+    """:func:`analyze_exchange` over a sequence (``expects``: case id -> its expectations), with the
+    cross-turn findings of conversations."""
     tracker = ConversationTracker(include_kept)
     for ex in exchanges:
-        yield with_conversation(analyze_exchange(ex, include_kept=include_kept), tracker.add(ex))
+        result = analyze_exchange(ex, include_kept=include_kept, expectations=(expects or {}).get(ex.case_id, ()))
+        yield with_conversation(result, tracker.add(ex))

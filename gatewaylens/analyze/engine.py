@@ -4,21 +4,24 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
 from pydantic import ValidationError
 
+from gatewaylens.analyze import severity as sev
 from gatewaylens.analyze.behaviours import generic
 from gatewaylens.analyze.calls import call_entries
+from gatewaylens.analyze.expectations import apply as apply_expectations
+from gatewaylens.analyze.leaks import leak_entries
 from gatewaylens.analyze.models import Direction, ExchangeSummary, FindingRow, Kind, Severity, StreamSummary
 from gatewaylens.analyze.paths import root, under
 from gatewaylens.analyze.streams import compare_extracts, extract_body, extract_frames, parse_frames
 from gatewaylens.analyze.translate import Entry, Translator, is_default
 from gatewaylens.analyze.values import STRUCTURAL_STRINGS, excerpt
-from gatewaylens.capture.models import ClientResponse, Exchange, RunInfo
+from gatewaylens.capture.models import ClientResponse, Exchange, Expectation, RunInfo
 from gatewaylens.dialects import DIALECTS, REQUEST_EQUIVALENCES, Dialect, dialect_for_path, is_secret_name
 from gatewaylens.mock.models import RecordedExchange
 
@@ -123,10 +126,26 @@ def load_case_notes(run_dir: Path, run: RunInfo) -> dict[str, dict[str, Any]]:
         for case in cases:
             if isinstance(case, dict) and isinstance(case.get("id"), str):
                 out[case["id"]] = {"note": str(case.get("note") or ""), "tags": case.get("tags") or [],
-                                   "expect": case.get("expect") or [], "source": case.get("source"),
+                                   "expect": _expectations(case.get("expect")), "source": case.get("source"),
                                    "summary": case.get("summary")}
         return out
     return {}
+
+
+def _expectations(raw: Any) -> list[Expectation]:
+    """A case's ``expect`` list (capture validated it; one that no longer parses is left out)."""
+    out: list[Expectation] = []
+    for item in raw if isinstance(raw, list) else ():
+        try:
+            out.append(Expectation.model_validate(item))
+        except ValidationError:
+            continue
+    return out
+
+
+def case_expectations(notes: dict[str, dict[str, Any]]) -> dict[str, list[Expectation]]:
+    """Case id -> its expectations, for the cases that have any."""
+    return {cid: n["expect"] for cid, n in notes.items() if n.get("expect")}
 
 
 # --------------------------------------------------------------------------------------------
@@ -180,7 +199,10 @@ def usage_requested(ex: Exchange) -> bool:
     return isinstance(opts, dict) and opts.get("include_usage") is True
 
 
-def analyze_exchange(ex: Exchange, *, include_kept: bool = False) -> ExchangeResult:
+def analyze_exchange(ex: Exchange, *, include_kept: bool = False,
+                     expectations: Sequence[Expectation] = ()) -> ExchangeResult:
+    """What the gateway did in one exchange.  ``expectations``: the case's ``expect`` list, which
+    escalates the findings that contradict it and downgrades those that meet it."""
     findings: list[FindingRow] = []
     summary = ExchangeSummary(
         id=ex.id, gateway=ex.gateway, case_id=ex.case_id, dialect=ex.dialect, stream=ex.stream,
@@ -194,7 +216,7 @@ def analyze_exchange(ex: Exchange, *, include_kept: bool = False) -> ExchangeRes
     def emit(direction: Direction, entries: list[Entry], upstream_index: int | None) -> None:
         client_side_src = direction in ("request", "headers")
         for e in entries:
-            if e.kind == "kept" and e.severity == "info" and not include_kept:
+            if e.kind == "kept" and e.severity == "info" and not include_kept and not expectations:
                 continue
             if client_side_src:
                 path = e.src_path if e.src_path is not None else (e.dst_path or "")
@@ -219,16 +241,20 @@ def analyze_exchange(ex: Exchange, *, include_kept: bool = False) -> ExchangeRes
             summary.error = ex.unsupported_reason
         return ExchangeResult(ex, findings, summary)
     client_body = ex.client_request.body if ex.client_request else None
-    if ex.client_request is None:
+    # An exchange whose upstream records are incomplete or not its own (the mock restarted, another
+    # client disturbed the channel, capture was stopped mid-way) is never reported as a translation.
+    if ex.client_request is None or (ex.status == "error" and ex.error is not None
+                                     and ex.error.kind in ("mock_lost", "disturbed", "interrupted")):
         summary.outcome = "capture_error"
         summary.score = 0.0
         return ExchangeResult(ex, findings, summary)
 
     emit("call", call_entries(ex), None)  # call-level behaviours (gatewaylens/analyze/calls.py)
+    emit("call", leak_entries(ex), None)  # gateway internals in the answer (gatewaylens/analyze/leaks.py)
     if not ex.upstream_requests:
         cr = ex.client_response
         if cr is not None and 400 <= cr.status < 500:
-            entries = rejected_entries(client_body, cr, ex.dialect)
+            entries = rejected_entries(client_body, cr, ex.dialect, target_dialect(ex))
             emit("request", entries, None)
             summary.outcome = "rejected" if entries else "no_upstream_call"
         else:
@@ -245,6 +271,11 @@ def analyze_exchange(ex: Exchange, *, include_kept: bool = False) -> ExchangeRes
             emit("headers", compare_headers(ex.client_request.headers, rec.headers), i)
         _response_side(ex, emit, summary, include_kept)
 
+    if expectations:
+        cross = any(upstream_dialect(r) not in (None, ex.dialect) for r in ex.upstream_requests)
+        apply_expectations(findings, expectations, cross=cross)
+        if not include_kept:
+            findings = [f for f in findings if not (f.kind == "kept" and f.severity == "info" and f.expectation is None)]
     summary.counts = _counts(findings)
     summary.score = exchange_score(summary.outcome, findings)
     result = ExchangeResult(ex, findings, summary)
@@ -495,7 +526,17 @@ def error_message(cr: ClientResponse) -> str:
     return (cr.text or "")[:2000]
 
 
-def rejected_entries(body: Any, cr: ClientResponse, dialect: Dialect | None = None) -> list[Entry]:
+def target_dialect(ex: Exchange) -> Dialect:
+    """The dialect the gateway would have spoken upstream (for an exchange with no upstream call)."""
+    if ex.upstream == "anthropic":
+        return "messages"
+    if ex.variant == "responses" or (ex.dialect == "responses" and not ex.variant):
+        return "responses"
+    return "chat"
+
+
+def rejected_entries(body: Any, cr: ClientResponse, dialect: Dialect | None = None,
+                     target: Dialect | None = None) -> list[Entry]:
     """Client fields named in a 4xx answered without any upstream call."""
     message = error_message(cr)
     if not message or not isinstance(body, dict):
@@ -526,7 +567,8 @@ def rejected_entries(body: Any, cr: ClientResponse, dialect: Dialect | None = No
                         or named_as_equivalent(generic)):
                     seen.add(generic)
                     out.append(Entry("rejected", p, None, v if not isinstance(v, dict | list) else excerpt(v, 120), None,
-                                     "warn", f"gateway answered {cr.status} without calling upstream: {excerpt(message, 160)}"))
+                                     sev.rejection(p, src=dialect, dst=target),
+                                     f"gateway answered {cr.status} without calling upstream: {excerpt(message, 160)}"))
                 visit(v, p, depth + 1)
         elif isinstance(value, list):
             for i, v in enumerate(value[:50]):

@@ -26,16 +26,17 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from gatewaylens.analyze.behaviours import counts_as_behaviour, generic, route_of, severity_rank
+from gatewaylens.analyze.bugs import bug_cases, bug_number, violations
 from gatewaylens.analyze.conversations import analyze_exchanges
 from gatewaylens.analyze.engine import (
     BadInput,
     ExchangeResult,
+    case_expectations,
     iter_exchanges,
     load_case_notes,
     load_run,
     one_line_error,
 )
-from gatewaylens.analyze.expectations import bug_number, case_expectations, violations, with_expectations
 from gatewaylens.analyze.models import (
     FIXTURE_FORMAT_VERSION,
     KNOWN_GAPS_FORMAT_VERSION,
@@ -112,10 +113,11 @@ def dump_fixture(f: Fixture) -> str:
 
 def iter_run_fixtures(run_dir: Path, warnings: list[str]) -> Any:
     run = load_run(run_dir)
-    cases = case_expectations(load_case_notes(run_dir, run))
-    for result in analyze_exchanges(iter_exchanges(run_dir, warnings), include_kept=True):
-        with_expectations(result, cases)
-        info = cases.get(result.summary.case_id)
+    notes = load_case_notes(run_dir, run)
+    bugs = bug_cases(notes)
+    for result in analyze_exchanges(iter_exchanges(run_dir, warnings), include_kept=True,
+                                    expects=case_expectations(notes)):
+        info = bugs.get(result.summary.case_id)
         yield fixture_of(result, info.source if info else None)
 
 

@@ -156,7 +156,7 @@ class HtmlCollector:
         return {
             "run": {"id": run.id, "started": run.started.isoformat(),
                     "gateways": [{"name": g.name, "family": g.family or g.name, "version": g.version,
-                                  "skipped": g.skipped} for g in run.gateways]},
+                                  "skipped": g.skipped, "not_run": g.not_run} for g in run.gateways]},
             "rows": rows,
             "behaviours": [{"id": b.id, "g": b.gateway, "p": b.profiles, "r": b.route, "d": b.dialect, "u": b.upstream,
                             "dir": b.direction, "path": b.path, "to": b.to_path, "k": b.kind, "sev": b.severity,

@@ -21,11 +21,13 @@ from typing import Any, TextIO
 from pydantic import ValidationError
 
 from gatewaylens.analyze.behaviours import BehaviourBuilder
+from gatewaylens.analyze.bugs import BugBoard
 from gatewaylens.analyze.conversations import ConversationTracker, analyze_exchanges, with_conversation
 from gatewaylens.analyze.engine import (
     BadInput,
     ExchangeResult,
     analyze_exchange,
+    case_expectations,
     iter_exchanges,
     iter_lines,
     load_case_notes,
@@ -33,7 +35,6 @@ from gatewaylens.analyze.engine import (
     one_line_error,
     parse_line,
 )
-from gatewaylens.analyze.expectations import BugBoard, case_expectations, with_expectations
 from gatewaylens.analyze.html_report import HtmlCollector, render_html
 from gatewaylens.analyze.models import (
     FINDINGS_FORMAT_VERSION,
@@ -47,7 +48,7 @@ from gatewaylens.analyze.models import (
 )
 from gatewaylens.analyze.prompts import PromptWriter
 from gatewaylens.analyze.report import Aggregator, RenderedReport, baseline_diff, finding_key, render_reports
-from gatewaylens.capture.models import Exchange, RunInfo
+from gatewaylens.capture.models import Exchange, Expectation, RunInfo
 
 try:
     from importlib.metadata import version as _pkg_version
@@ -167,15 +168,15 @@ class Analyzed:
     summary_json: str
 
 
-def _analyze_chunk(path: str, include_kept: bool,
-                   lines: list[tuple[int, str, bool]]) -> tuple[list[Analyzed], list[str]]:
+def _analyze_chunk(path: str, include_kept: bool, lines: list[tuple[int, str, bool]],
+                   expects: dict[str, list[Expectation]]) -> tuple[list[Analyzed], list[str]]:
     warnings: list[str] = []
     out: list[Analyzed] = []
     for lineno, raw, last in lines:
         ex = parse_line(Path(path), lineno, raw, last=last, warnings=warnings)
         if ex is None:
             continue
-        r = analyze_exchange(ex, include_kept=include_kept)
+        r = analyze_exchange(ex, include_kept=include_kept, expectations=expects.get(ex.case_id, ()))
         out.append(Analyzed(lineno, r.findings, r.summary, r.fields, r.summary.model_dump_json()))
     return out, warnings
 
@@ -191,8 +192,8 @@ def _chunks(path: Path, warnings: list[str]) -> Iterator[list[tuple[int, str, bo
         yield chunk
 
 
-def iter_analyzed_parallel(run_dir: Path, warnings: list[str], *, include_kept: bool,
-                           workers: int) -> Iterator[tuple[Analyzed, str]]:
+def iter_analyzed_parallel(run_dir: Path, warnings: list[str], *, include_kept: bool, workers: int,
+                           expects: dict[str, list[Expectation]] | None = None) -> Iterator[tuple[Analyzed, str]]:
     """Exchanges analysed by a pool of forked workers, yielded in file order, with a bounded
     number of chunks in flight (the JSONL is streamed, never loaded whole)."""
     path = run_dir / "exchanges.jsonl"
@@ -208,7 +209,7 @@ def iter_analyzed_parallel(run_dir: Path, warnings: list[str], *, include_kept: 
     with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("fork")) as pool:
         try:
             for chunk in _chunks(path, warnings):
-                pending.append((pool.submit(_analyze_chunk, str(path), include_kept, chunk),
+                pending.append((pool.submit(_analyze_chunk, str(path), include_kept, chunk, expects or {}),
                                 {lineno: raw for lineno, raw, _last in chunk}))
                 if len(pending) >= workers * IN_FLIGHT:
                     yield from collect()
@@ -298,6 +299,7 @@ def analyze_run(run_dir: Path, *, include_kept: bool = False, verdicts_dir: Path
     if baseline_dir is not None:
         baseline_info = baseline_keys(baseline_dir)
     notes = load_case_notes(run_dir, run)
+    expects = case_expectations(notes)
     warnings: list[str] = []
     if not notes:
         warnings.append("corpus not found (run.json corpus_path / corpus.json in the run): case notes omitted")
@@ -312,24 +314,20 @@ def analyze_run(run_dir: Path, *, include_kept: bool = False, verdicts_dir: Path
     builder = BehaviourBuilder(families_of(run))
     html = HtmlCollector()
     tracker = ConversationTracker(include_kept)
-    expects = case_expectations(notes)
-    bugs = BugBoard(expects)
+    bugs = BugBoard(notes)
     exchanges = 0
     try:
         workers = analysis_workers(run_dir / "exchanges.jsonl")
         if workers > 1:
-            for done, raw in iter_analyzed_parallel(run_dir, warnings, include_kept=include_kept, workers=workers):
-                changed = False
+            for done, raw in iter_analyzed_parallel(run_dir, warnings, include_kept=include_kept, workers=workers,
+                                                    expects=expects):
                 if done.summary.turn is not None:
                     # Cross-turn findings need the turns in order: done here, in the parent, for the
                     # (few) conversation exchanges only.
                     extra = tracker.add(Exchange.model_validate_json(raw))
                     if extra:
                         with_conversation(done, extra)
-                        changed = True
-                changed = with_expectations(done, expects) or changed
-                if changed:
-                    done.summary_json = done.summary.model_dump_json()
+                        done.summary_json = done.summary.model_dump_json()
                 bugs.add(done)
                 builder.add(done.findings)
                 writer.add(done.findings, done.summary_json)
@@ -346,8 +344,8 @@ def analyze_run(run_dir: Path, *, include_kept: bool = False, verdicts_dir: Path
                     prompts.omit(case_id)
                 exchanges += 1
         else:
-            for result in analyze_exchanges(iter_exchanges(run_dir, warnings), include_kept=include_kept):
-                with_expectations(result, expects)
+            for result in analyze_exchanges(iter_exchanges(run_dir, warnings), include_kept=include_kept,
+                                            expects=expects):
                 bugs.add(result)
                 builder.add(result.findings)
                 writer.add(result.findings, result.summary.model_dump_json())

@@ -14,8 +14,8 @@ from typing import Any
 
 import jinja2
 
+from gatewaylens.analyze.bugs import BugBoard
 from gatewaylens.analyze.engine import ERROR_WEIGHT, REJECTED_SCORE, WARN_WEIGHT, AnalysedExchange
-from gatewaylens.analyze.expectations import BugBoard
 from gatewaylens.analyze.models import (
     KINDS,
     Behaviour,

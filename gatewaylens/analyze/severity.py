@@ -17,11 +17,16 @@ The README's severity table is this module in prose; tests pin each row.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from gatewaylens.analyze.models import Severity
 from gatewaylens.analyze.paths import last_key, root
 from gatewaylens.analyze.values import strict_equal
+from gatewaylens.dialects import REQUEST_EQUIVALENCES, generic_path
+
+#: Order of severities, lowest first.
+RANK: dict[str, int] = {"info": 0, "warn": 1, "error": 2}
 
 # --------------------------------------------------------------------------------------------
 # Paths.
@@ -63,6 +68,9 @@ PLUMBING_KEYS = frozenset({"type", "object", "role"})
 #: History the target cannot take in any form: thinking blocks without a signature of that
 #: provider, OpenAI reasoning text on an assistant turn.  Lost across dialects: ``warn``.
 FOREIGN_HISTORY_KEYS = frozenset({"thinking", "redacted_thinking", "reasoning_content", "encrypted_content", "data"})
+
+#: Reasoning items and blocks (a provider's own, often signed, form of the model's thinking).
+REASONING_ITEM_TYPES = frozenset({"reasoning", "thinking", "redacted_thinking"})
 
 #: API defaults: a value equal to its default means the same as leaving the field out.  Keyed by
 #: the last key of the path (``tools[0].function.strict``: ``strict``) or the whole top-level path.
@@ -110,28 +118,76 @@ def request_drop(path: str, value: Any, *, cross: bool, target_has_concept: bool
         return "info", "structural field not carried (its siblings were)"
     if nested and (keys_of(path) & MINOR_KEYS):
         return "warn", f"'{key}' not forwarded (minor: the rest of the item was)"
+    if cross and r in ("messages", "input") and isinstance(value, dict) and value.get("type") in REASONING_ITEM_TYPES:
+        return "warn", f"history the {dst} dialect cannot take (a {value.get('type')} block) was not forwarded"
     if cross and keys_of(path) & FOREIGN_HISTORY_KEYS and r in ("messages", "input"):
         return "warn", f"history the {dst} dialect cannot take ('{key}') was not forwarded"
-    if cross and target_has_concept is False:
-        what = f"'{concept}'" if concept else "this field"
-        return "warn", f"not forwarded: the {dst} dialect has no equivalent of {what}"
-    if cross and target_has_concept is None and not nested and r in _NO_EQUIVALENT_IN.get(dst or "", ()):
+    no_equivalent = not nested and r in _NO_EQUIVALENT_IN.get(dst or "", ())
+    if not cross and no_equivalent:
+        # A provider extension sent to a dialect whose API has no such field (top_k to OpenAI):
+        # the real upstream would reject it, so not forwarding it is a choice, not a loss.
+        return "warn", f"not forwarded: '{r}' is not part of the {dst} API (a provider extension)"
+    if cross and dst == "messages" and r == "store" and value is False:
+        return "info", "not forwarded: Anthropic keeps no conversation state, so store=false changes nothing there"
+    if cross and (target_has_concept is False or (target_has_concept is None and no_equivalent)):
         # The target cannot take it, but the client asked for it and got no error: a silent loss
         # of meaning (ground truth: tests/data/ground_truth/expectations.json).  Only top_k, an
         # extension most OpenAI-shaped upstreams lack, is minor.
+        what = concept or r
         if r == "top_k":
-            return "warn", f"not forwarded: the {dst} dialect has no '{r}'"
-        return "error", f"lost: the {dst} dialect has no '{r}' and the gateway neither forwarded nor rejected it"
+            return "warn", f"not forwarded: the {dst} dialect has no equivalent of '{what}'"
+        return "error", (f"lost: the {dst} dialect has no equivalent of '{what}' and the gateway neither "
+                         "forwarded nor rejected it")
     return "error", "lost: the upstream never received it"
+
+
+#: Request fields whose value, injected by a gateway the client did not send, changes what the
+#: model does (beyond what the target dialect requires, such as Anthropic's ``max_tokens``).
+BEHAVIOUR_ROOTS = frozenset({
+    "temperature", "top_p", "top_k", "parallel_tool_calls", "tool_choice", "stop", "stop_sequences", "seed",
+    "presence_penalty", "frequency_penalty", "reasoning", "reasoning_effort", "thinking", "n", "truncation",
+    "logit_bias", "service_tier",
+})
+
+
+def request_add(path: str, value: Any) -> tuple[Severity, str]:
+    """Severity and message of a value the upstream received that the client never sent."""
+    r = root(path)
+    if path == r and r in BEHAVIOUR_ROOTS and not is_default(path, value):
+        return "warn", f"injected by the gateway: {r}={_brief(value)}, which the client did not send and is not the API default"
+    return "info", "added by the gateway (default or dialect requirement)"
+
+
+def _brief(value: Any) -> str:
+    text = json.dumps(value, ensure_ascii=False)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def rejection(path: str, *, src: str | None, dst: str | None) -> Severity:
+    """A 4xx naming a client field, answered without calling the upstream: an honest refusal
+    (``info``) when the target dialect has nothing for it, a capability gap (``warn``) when the
+    target could have taken it (ground truth: LiteLLM's UnsupportedParamsError for
+    presence_penalty/store to Anthropic, tests/data/ground_truth/expectations.json)."""
+    if dst is None or src == dst:
+        return "warn"
+    r = root(path)
+    if path == r and r in _NO_EQUIVALENT_IN.get(dst, ()):
+        return "info"
+    gp = generic_path(path)
+    for row in REQUEST_EQUIVALENCES:
+        if gp in row.get(src or "", []):
+            return "warn" if row.get(dst, []) else "info"
+    return "warn"
 
 
 #: Client parameters with no counterpart in a target dialect (beyond the equivalence table).
 _NO_EQUIVALENT_IN: dict[str, frozenset[str]] = {
     "messages": frozenset({"frequency_penalty", "presence_penalty", "seed", "logprobs", "top_logprobs", "n",
-                           "logit_bias", "modalities", "include", "prompt_cache_key", "truncation", "background"}),
-    "chat": frozenset({"top_k", "include", "truncation", "background", "output_config"}),
+                           "logit_bias", "modalities", "include", "prompt_cache_key", "truncation", "background",
+                           "store", "previous_response_id"}),
+    "chat": frozenset({"top_k", "include", "truncation", "background"}),
     "responses": frozenset({"top_k", "stop", "stop_sequences", "seed", "n", "presence_penalty", "frequency_penalty",
-                            "logprobs", "logit_bias", "output_config"}),
+                            "logprobs", "logit_bias"}),
 }
 
 
@@ -174,10 +230,43 @@ def _all_zero(value: Any) -> bool:
     return value == 0 or value is None
 
 
+#: Keys of an item that identify or label it rather than carry its content.
+_LABEL_KEYS = frozenset({"id", "type", "status", "role", "index", "object"})
+
+
+def _carries_content(value: Any) -> bool:
+    """Whether an item holds content a reader sees: a non-empty string or number not under an
+    id-like or label key (``name: "web_search"`` counts, ``tool_use_id`` does not)."""
+    if isinstance(value, dict):
+        return any(_carries_content(v) for k, v in value.items()
+                   if k not in _LABEL_KEYS and not str(k).endswith("_id"))
+    if isinstance(value, list):
+        return any(_carries_content(v) for v in value)
+    return value not in (None, "", False) and not isinstance(value, bool)
+
+
+def _item_type(value: Any) -> str:
+    return str(value.get("type")) if isinstance(value, dict) and value.get("type") else "item"
+
+
+def response_add(path: str, value: Any) -> tuple[Severity, str]:
+    """Severity and message of a value the client received that the upstream never sent."""
+    if path.endswith("]") and keys_of(path) & {"content", "output", "choices", "tool_calls"} and isinstance(value, dict):
+        what = _item_type(value)
+        if _carries_content(value):
+            return "error", f"a {what} the upstream never sent was added to the reply"
+        return "warn", f"an empty {what} the upstream never sent was added to the reply"
+    return "info", "added by the gateway on the way back"
+
+
 def response_drop(path: str, value: Any, *, cross: bool, target_has_concept: bool | None,
                   dst: str | None) -> tuple[Severity, str]:
     if value is None or value == [] or value == {}:
         return "info", "empty value not passed on"
+    if "[" in path and last(path) in PLUMBING_KEYS and not isinstance(value, dict | list):
+        return "info", "structural field not carried (its siblings were)"
+    if path.endswith("]") and _item_type(value) in REASONING_ITEM_TYPES:
+        return "warn", f"the upstream's {_item_type(value)} item was not passed on (reasoning the client does not see)"
     if cross and target_has_concept is False:
         return "info", f"the {dst} dialect has no place for this field"
     if root(path) == "usage":

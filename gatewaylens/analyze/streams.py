@@ -300,7 +300,7 @@ def compare_extracts(up: Extract, cl: Extract, *, client_stream: bool, usage_req
             out.append(Entry("kept", "usage", "usage", up.usage, cl.usage, "info", "usage forwarded with the same counts"))
         else:
             out.append(Entry("changed", "usage", "usage", up.usage, cl.usage, "error",
-                             f"usage counts differ: {excerpt(up.usage)} -> {excerpt(cl.usage)}"))
+                             f"usage counts differ: {excerpt(up.usage, 400)} -> {excerpt(cl.usage, 400)}"))
     elif up.usage and not cl.usage:
         msg = "usage lost: the upstream reported it, the client got none"
         if not usage_requested:

@@ -120,6 +120,7 @@ class Translator:
         self.table = REQUEST_EQUIVALENCES if side == "request" else RESPONSE_EQUIVALENCES
         self._bodies: tuple[Any, Any] = (None, None)
         self._cache: set[int] | None = None
+        self._before: set[Any] | None = None
 
     # -- knowledge -------------------------------------------------------------------------
     def known(self, src_path: str, dst_path: str) -> str | None:
@@ -142,6 +143,13 @@ class Translator:
         if la in _INPUT_TOKEN_KEYS and lb in _INPUT_TOKEN_KEYS and _is_count(a) and _is_count(b):
             return abs(a - b) in self._cache_counts
         return False
+
+    @property
+    def _before_values(self) -> set[Any]:
+        """Every leaf value of the before body (memoised per compared pair)."""
+        if self._before is None:
+            self._before = _leaf_values(self._bodies[0])
+        return self._before
 
     @property
     def _cache_counts(self) -> set[int]:
@@ -173,6 +181,7 @@ class Translator:
     def compare(self, before: Any, after: Any) -> list[Entry]:
         self._bodies = (before, after)
         self._cache = None
+        self._before = None
         if before == after and same_json(before, after):
             w = Delta()
             if self.include_kept:
@@ -192,7 +201,51 @@ class Translator:
             entry = self._changed(pa, pb, a, b)
             if entry is not None:
                 out.append(entry)
+        if self.cross and w.removed and w.added:
+            out = self._collapse(w, out)
         out.extend(self._merges(out))
+        return out
+
+    def _collapse(self, w: Delta, out: list[Entry]) -> list[Entry]:
+        """An object re-shaped into a sibling object of the other dialect (``source`` ->
+        ``image_url``, ``thinking`` -> ``reasoning``, ``response_format`` -> a forced tool) is one
+        ``converted`` entry, not one per leaf.  Minor parts it did not carry (``detail``, the
+        schema's ``name``/``strict``) are named in that entry's message; anything of more weight
+        stays its own entry."""
+        added_roots = {ap: av for ap, av in w.added}
+        for rp, rv in w.removed:
+            if not isinstance(rv, dict) or not rv or rp.endswith("]"):
+                continue  # list items (turns, blocks) keep their own merged/split/moved story
+            carried = [e for e in out if e.kind in ("moved", "renamed", "converted") and e.src_path and e.dst_path
+                       and under(e.src_path, rp) and e.src_path != rp]
+            if not carried:
+                continue
+            targets = {next((ap for ap in added_roots if under(e.dst_path or "", ap)), None) for e in carried}
+            if len(targets) != 1:
+                continue
+            ap = targets.pop()
+            if ap is None or ap == rp or parent(ap) != parent(rp) or not isinstance(added_roots[ap], dict | list):
+                continue  # a value moved out of an object (metadata.user_id -> user) stays a move
+            # Structural leaves it did not need (``type: "base64"``) fold into it; a minor loss such
+            # as ``detail`` stays its own entry.
+            minor = [e for e in out if e.kind == "dropped" and e.src_path and under(e.src_path, rp)
+                     and e.severity == "info" and sev.keys_of(e.src_path) & sev.PLUMBING_KEYS]
+            extra = [e for e in out if e.kind == "added" and e.dst_path and under(e.dst_path, ap) and e.severity == "info"]
+            folded = {id(e) for e in carried + minor + extra}
+            worst: Severity = "info"
+            for e in carried:
+                if sev.RANK[e.severity] > sev.RANK[worst]:
+                    worst = e.severity
+            concepts = sorted({e.concept for e in carried if e.concept})
+            note = f" ('{', '.join(concepts)}')" if concepts else ""
+            left = ", ".join((e.src_path or "")[len(rp) + 1:] or (e.src_path or "") for e in minor)
+            rest = f"; not carried: {left}" if left else ""
+            warned = "; ".join(e.message for e in carried if e.severity != "info")
+            why = f"; {warned}" if warned else ""
+            entry = Entry("converted", rp, ap, _short(rv), _short(added_roots[ap]), worst,
+                          f"{rp} written as {ap} in the {self.dst} dialect{note}{rest}{why}",
+                          concepts[0] if len(concepts) == 1 else None)
+            out = [e for e in out if id(e) not in folded] + [entry]
         return out
 
     # -- value tracking ----------------------------------------------------------------------
@@ -300,8 +353,13 @@ class Translator:
                 claim(hit[0])
                 entries.append(self._moved(path, hit[0], value, added_nodes[hit[0]], hit[1], hit[2]))
             elif isinstance(value, dict | list) and value:
+                before, sub = len(entries), list[tuple[str, Any]]()
                 for cp, cv in _children(path, value):
-                    track(cp, cv, entries, rest)
+                    track(cp, cv, entries, sub)
+                if len(entries) == before and path.endswith("]"):
+                    rest.append((path, value))  # nothing of this list item was carried: one drop, at the item
+                else:
+                    rest.extend(sub)
             else:
                 rest.append((path, value))
 
@@ -321,12 +379,21 @@ class Translator:
                 # A leaf left behind by siblings that moved is looked for at the same relative place
                 # (`tools[1].function.parameters.required[0]` with its `properties`).
                 along = _along(lp, anchors)
-                if along is not None and along in added_nodes and usable(along) and (
-                        strict_equal(added_nodes[along], lv) or semantically_equal(added_nodes[along], lv)):
-                    claim(along)
-                    out.append(Entry("moved", lp, along, lv, added_nodes[along], "info",
-                                     f"carried with its siblings: {lp} -> {along}"))
-                    continue
+                if along is not None and along in added_nodes and usable(along):
+                    av = added_nodes[along]
+                    if strict_equal(av, lv) or semantically_equal(av, lv):
+                        claim(along)
+                        out.append(Entry("moved", lp, along, lv, av, "info", f"carried with its siblings: {lp} -> {along}"))
+                        continue
+                    vocabulary = last_key(lp) in STRUCTURAL_KEYS and self.cross and not _in_schema(lp)
+                    if not isinstance(lv, dict | list) and not isinstance(av, dict | list) and not vocabulary:
+                        # Its siblings moved and this place holds another value: an edit on the way
+                        # (a `type` of the other dialect's vocabulary is not one).
+                        changed = self._changed(lp, along, lv, av)
+                        if changed is not None:
+                            claim(along)
+                            out.append(changed)
+                            continue
                 if last_key(lp) in STRUCTURAL_KEYS and not is_distinctive(lv):
                     continue  # e.g. the "role" of a system message moved into `system`
                 if _inside_sibling(lp, lv, entries):
@@ -343,13 +410,27 @@ class Translator:
         # (reasoning_effort -> thinking budget, parallel_tool_calls -> disable_parallel_tool_use).
         leftover = [(p, v) for p, v in w.added if usable(p)] + [(p, v) for p, v in changed_nodes.items() if usable(p)]
         for rp, rv in unmatched_removed:
-            match = self._concept_match(rp, leftover, usable) if "[" not in rp and self.cross else None
+            match = self._concept_match(rp, rv, leftover, usable) if "[" not in rp else None
             if match is None:
                 out.append(self._dropped(rp, rv))
                 continue
-            ap, av, concept = match
+            sp, sv, ap, av, concept, foreign = match
             claim(ap)
-            out.append(self._concept_entry(rp, ap, rv, av, concept))
+            entry = self._concept_entry(sp, ap, sv, av, concept)
+            if not self.cross and entry.kind == "converted":
+                # Rewritten into another field of the same dialect, which took the original as it was
+                # (LiteLLM 1.106.12 turns output_config.effort into a thinking budget).
+                entry.severity = "warn"
+                entry.message += f"; the {self.dst} dialect takes {sp} as it is"
+            elif foreign and entry.kind == "converted":
+                entry.severity = "warn"
+                entry.message += (f"; {ap} is the {foreign} dialect's form, the {self.dst} dialect writes "
+                                  f"'{concept}' as {_form_in(self.side, self.dst, concept)}")
+            out.append(entry)
+            for lp, lv in iter_leaves(rv, rp):
+                # The rest of the container (``thinking.type``) went with the value that carries it.
+                if lp != sp and not under(lp, sp) and not (last_key(lp) in STRUCTURAL_KEYS or is_default(lp, lv)):
+                    out.append(self._dropped(lp, lv))
 
         # What is left of the added subtrees.
         for ap, av in w.added:
@@ -362,21 +443,51 @@ class Translator:
                     continue
                 out.append(self._added(ap, av))
                 continue
-            for lp, lv in iter_leaves(av, ap):
-                if any(under(lp, c) for c in inner):
-                    continue
-                if last_key(lp) in STRUCTURAL_KEYS:
-                    continue
-                out.append(self._added(lp, lv))
+            self._added_rest(ap, av, inner, out)
 
-    def _concept_match(self, rp: str, leftover: list[tuple[str, Any]], usable: Any) -> tuple[str, Any, str] | None:
-        for ap, av in leftover:
-            if not usable(ap) or "[" in ap:
+    def _added_rest(self, path: str, value: Any, inner: list[str], out: list[Entry]) -> None:
+        """The parts of an added subtree nothing was carried into, each as one entry at the largest
+        such node: an injected content block is one ``added`` at ``content[0]``, not one per leaf."""
+        for cp, cv in _children(path, value):
+            if any(under(cp, c) for c in inner):
+                continue  # carried there as a whole
+            if any(under(c, cp) for c in inner):
+                if isinstance(cv, dict | list):
+                    self._added_rest(cp, cv, inner, out)
                 continue
-            for np, nv in iter_nodes(av, ap):
-                concept = _equivalent(self.side, self.src, rp, self.dst, np)
-                if concept:
-                    return np, nv, concept
+            if last_key(cp) in STRUCTURAL_KEYS and not isinstance(cv, dict | list):
+                continue
+            out.append(self._added(cp, cv))
+
+    def _concept_match(self, rp: str, rv: Any, leftover: list[tuple[str, Any]],
+                       usable: Any) -> tuple[str, Any, str, Any, str, str | None] | None:
+        """A node of the removed value (itself or a descendant: ``thinking.budget_tokens`` of
+        ``thinking``) whose concept an added node carries: (source path, source value, added path,
+        added value, concept, foreign dialect).  The added node may be in the target dialect's form
+        or, failing that, in another dialect's form (``reasoning.effort`` sent in a Chat body): then
+        ``foreign`` names that dialect."""
+        sources = list(iter_nodes(rv, rp)) if isinstance(rv, dict) else [(rp, rv)]
+        for sp, sv in sources:
+            for ap, av in leftover:
+                if not usable(ap) or "[" in ap:
+                    continue
+                for np, nv in iter_nodes(av, ap):
+                    concept = _equivalent(self.side, self.src, sp, self.dst, np)
+                    if concept:
+                        return sp, sv, np, nv, concept, None
+        if self.src is None or self.dst is None:
+            return None
+        for sp, sv in sources:
+            mine = _concept_of(self.side, self.src, table_generic(sp))
+            if mine is None:
+                continue
+            for ap, av in leftover:
+                if not usable(ap) or "[" in ap:
+                    continue
+                for np, nv in iter_nodes(av, ap):
+                    for other in ("chat", "responses", "messages"):
+                        if other != self.dst and _concept_of(self.side, other, table_generic(np)) == mine:
+                            return sp, sv, np, nv, mine, other
         return None
 
     def _concept_entry(self, rp: str, ap: str, rv: Any, av: Any, concept: str) -> Entry:
@@ -440,10 +551,15 @@ class Translator:
 
     def _added(self, path: str, value: Any) -> Entry:
         if self.side == "request":
-            return Entry("added", None, path, None, value, "info", "added by the gateway (default or dialect requirement)",
-                         self._concept(path, dst=True))
-        return Entry("added", None, path, None, value, "info", "added by the gateway on the way back",
-                     self._concept(path, dst=True))
+            s, message = sev.request_add(path, value)
+            forced = _forced_tool(value) if root(path) == "tool_choice" else None
+            if forced is not None and forced not in _declared_tools(self._bodies[0]):
+                s, message = "info", f"the gateway forces its own tool '{forced}' (it emulates a feature with it)"
+        else:
+            s, message = sev.response_add(path, value)
+            if s != "info" and _significant(_leaf_values(value) & self._before_values):
+                s, message = "info", "added on the way back: another copy of content the upstream sent"
+        return Entry("added", None, path, None, _short(value), s, message, self._concept(path, dst=True))
 
     def _reordered(self, path: str, a: list[Any], b: list[Any]) -> Entry:
         keys = sev.keys_of(path)
@@ -497,6 +613,9 @@ class Translator:
                 return Entry("changed", sp, dp, a, b, "info", f"object type of the {self.dst} dialect", concept)
             if key in sev.VOLATILE_RESPONSE_KEYS:
                 return Entry("changed", sp, dp, a, b, "info", f"{key} rewritten by the gateway", concept)
+            if root(sp) == "usage" and key not in sev.USAGE_COUNTERS:
+                return Entry("changed", sp, dp, a, b, "warn", f"usage detail changed: {excerpt(a)} -> {excerpt(b)}{both}",
+                             concept)
             if sev.response_important(sp):
                 return Entry("changed", sp, dp, a, b, "error", f"value changed: {excerpt(a)} -> {excerpt(b)}{both}", concept)
             return Entry("changed", sp, dp, a, b, "warn", f"value changed: {excerpt(a)} -> {excerpt(b)}{both}", concept)
@@ -554,7 +673,7 @@ class Translator:
 
 @lru_cache(maxsize=65536)
 def _known(side: str, src: Dialect | None, dst: Dialect | None, src_path: str, dst_path: str) -> str | None:
-    concept = _equivalent(side, src, src_path, dst, dst_path)
+    concept = _equivalent(side, src, src_path, dst, dst_path) or _subtree_equivalent(side, src, dst, src_path, dst_path)
     if concept:
         return concept
     # A rename is only faithful when the upstream dialect has the new name at all
@@ -576,12 +695,68 @@ def _equivalent(side: str, src: Dialect | None, src_path: str, dst: Dialect | No
 
 
 @lru_cache(maxsize=65536)
+def _subtree_equivalent(side: str, src: Dialect | None, dst: Dialect | None, src_path: str, dst_path: str) -> str | None:
+    """``src_path`` and ``dst_path`` sit at the same relative place under two paths the table pairs
+    (``tools[].function.parameters.properties.city`` <-> ``tools[].input_schema.properties.city``)."""
+    a, b = table_generic(src_path), table_generic(dst_path)
+    pa = a
+    while True:
+        pa = parent(pa)
+        if not pa:
+            return None
+        suffix = a[len(pa):]
+        if len(b) > len(suffix) and b.endswith(suffix):
+            concept = _equivalent(side, src, pa, dst, b[: len(b) - len(suffix)])
+            if concept:
+                return concept
+
+
+@lru_cache(maxsize=65536)
 def _concept_of(side: str, dialect: Dialect, gp: str) -> str | None:
     table = REQUEST_EQUIVALENCES if side == "request" else RESPONSE_EQUIVALENCES
     for row in table:
         if gp in row.get(dialect, []):
             return str(row["concept"])
     return None
+
+
+_SCHEMA_KEYS = frozenset({"properties", "items", "$defs", "parameters", "input_schema", "schema", "anyOf", "oneOf",
+                          "allOf"})
+
+
+def _in_schema(path: str) -> bool:
+    """The path lies inside a JSON schema, where ``type`` is data, not dialect vocabulary."""
+    return bool(sev.keys_of(path) & _SCHEMA_KEYS)
+
+
+def _forced_tool(choice: Any) -> str | None:
+    """The tool name a tool_choice forces, in any dialect's form."""
+    if not isinstance(choice, dict):
+        return None
+    fn = choice.get("function")
+    name = fn.get("name") if isinstance(fn, dict) else choice.get("name")
+    return name if isinstance(name, str) else None
+
+
+def _declared_tools(body: Any) -> set[str]:
+    tools = body.get("tools") if isinstance(body, dict) else None
+    out: set[str] = set()
+    for t in tools if isinstance(tools, list) else ():
+        if isinstance(t, dict):
+            fn = t.get("function")
+            name = fn.get("name") if isinstance(fn, dict) else t.get("name")
+            if isinstance(name, str):
+                out.add(name)
+    return out
+
+
+def _form_in(side: str, dialect: Dialect | None, concept: str) -> str:
+    table = REQUEST_EQUIVALENCES if side == "request" else RESPONSE_EQUIVALENCES
+    for row in table:
+        if row["concept"] == concept:
+            paths = row.get(dialect or "", [])
+            return " or ".join(paths) if paths else "nothing"
+    return "nothing"
 
 
 def _children(path: str, value: Any) -> Iterator[tuple[str, Any]]:

@@ -11,7 +11,7 @@ import click
 
 from gatewaylens.capture.corpus import InputError, default_corpus_paths, load_corpus
 from gatewaylens.capture.runner import CaptureOptions, run_capture
-from gatewaylens.capture.selection import select
+from gatewaylens.capture.selection import check_url, select
 from gatewaylens.dialects import DIALECTS, Dialect, UpstreamKind, redact_url
 from gatewaylens.errors import one_line
 
@@ -82,6 +82,9 @@ def main(gateway_names: str | None, custom: tuple[str, ...], default_upstream: s
             raise InputError(f"--channel-base: URL must start with http:// or https://, got {redact_url(channel_base)!r}")
         if not mock_url.startswith(("http://", "https://")):
             raise InputError(f"--mock: URL must start with http:// or https://, got {redact_url(mock_url)!r}")
+        check_url(mock_url, "--mock")
+        if channel_base is not None:
+            check_url(channel_base, "--channel-base")
         recorded: dict[str, Any] = {
             "gateways": gateway_names, "gateway": [redact_url(c) for c in custom], "upstream": default_upstream,
             "gateways_file": [str(f) for f in gateway_files], "corpus": ",".join(str(p) for p in corpus.paths),

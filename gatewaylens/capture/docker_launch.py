@@ -197,6 +197,13 @@ class DockerGateways:
         self.services = gateway_services(self.compose)
         self.containers: dict[str, Any] = {}
 
+    def secrets(self, name: str) -> set[str]:
+        """Credentials the service is given (its environment), for capture's scrubber."""
+        from gatewaylens.capture.secrets import env_secrets
+
+        svc = self.services.get(name)
+        return env_secrets(svc[1].environment) if svc else set()
+
     def _resolve_volume(self, vol: str) -> str:
         src, _, rest = vol.partition(":")
         if src.startswith("."):

@@ -20,7 +20,7 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import httpx
 
@@ -57,6 +57,8 @@ class Launched:
     base_url: str
     version: str | None = None
     log_path: Path | None = None
+    #: How the binary was built when it did not come from the project's installers (one line).
+    build: str | None = None
 
 
 class Launcher:
@@ -69,6 +71,9 @@ class Launcher:
         self.proc: subprocess.Popen[bytes] | None = None
         self.log_path: Path | None = None
         self.extra_procs: list[subprocess.Popen[bytes]] = []
+        #: credentials this launch handed to the gateway (environment, generated config, admin API);
+        #: capture registers them with its scrubber so no output can carry them.
+        self.secrets: set[str] = set()
 
     # --- to override --------------------------------------------------------------------
     def available(self) -> str | None:
@@ -78,10 +83,24 @@ class Launcher:
     def version(self) -> str | None:
         return None
 
+    def build(self) -> str | None:
+        """One line on how a binary the user built and registered was made (None: installed here)."""
+        return None
+
     async def start(self, ctx: LaunchContext) -> Launched:
         raise NotImplementedError
 
     # --- shared machinery ----------------------------------------------------------------
+    def note_secrets(self, *values: str) -> None:
+        """Credentials given to the gateway some other way (an admin API call)."""
+        self.secrets.update(v for v in values if v)
+
+    def note_config(self, config: Any) -> None:
+        """A generated config: every credential in it (by key name and value shape)."""
+        from gatewaylens.capture.secrets import json_secrets
+
+        self.secrets |= json_secrets(config)
+
     def require_available(self) -> None:
         """Raise :class:`LaunchError` with the one-line reason when the gateway cannot run here."""
         reason = self.available()
@@ -94,7 +113,7 @@ class Launcher:
         self.spawn(cmd, ctx, env=env, cwd=cwd)
         base_url = f"http://127.0.0.1:{ctx.port}"
         await self.wait_ready(base_url + ready_path)
-        return Launched(base_url=base_url, version=self.version(), log_path=self.log_path)
+        return Launched(base_url=base_url, version=self.version(), log_path=self.log_path, build=self.build())
 
     def spawn(self, cmd: list[str], ctx: LaunchContext, env: dict[str, str] | None = None,
               cwd: Path | None = None, log_name: str | None = None) -> subprocess.Popen[bytes]:
@@ -113,6 +132,9 @@ class Launcher:
         }
         full_env.update(ctx.env)
         full_env.update(env or {})
+        from gatewaylens.capture.secrets import env_secrets
+
+        self.secrets |= env_secrets({**ctx.env, **(env or {})})
         log_path = ctx.workdir / (log_name or f"{self.name}.log")
         log = log_path.open("ab")
         proc = subprocess.Popen(cmd, env=full_env, cwd=str(cwd or ctx.workdir), stdout=log, stderr=subprocess.STDOUT,

@@ -12,6 +12,24 @@ from gatewaylens.dialects import Dialect, UpstreamKind
 from gatewaylens.mock.models import RecordedExchange, ScriptStep, SSEFrame
 
 _SLUG = re.compile(r"^[a-z0-9][a-z0-9._-]{0,99}$")
+#: RFC 9110 token: what a header name may be made of.
+_HEADER_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]{1,256}")
+#: A header value capture can send: printable ASCII, spaces and tabs (no CR/LF/NUL, which would
+#: split the request, and nothing the HTTP client cannot encode).
+_HEADER_VALUE = re.compile(r"[\t\x20-\x7e]*")
+
+
+def check_headers(headers: dict[str, str]) -> dict[str, str]:
+    """Headers that can be sent as given: a bad one fails validation (one line, before any traffic)
+    instead of every exchange at send time."""
+    for name, value in headers.items():
+        if not _HEADER_NAME.fullmatch(name):
+            raise ValueError(f"header name {name[:60]!r} is not a valid HTTP header name")
+        if not _HEADER_VALUE.fullmatch(value):
+            bad = next(c for c in value if not _HEADER_VALUE.fullmatch(c))
+            what = "CR or LF" if bad in "\r\n" else "NUL" if bad == "\0" else f"character {bad!r}"
+            raise ValueError(f"header {name[:60]!r}: the value holds {what}; header values must be printable ASCII")
+    return headers
 
 
 ExpectMust = Literal["honour", "convert", "reject_ok", "must_not_drop", "must_not_add", "must_not_change", "may_drop"]
@@ -41,6 +59,7 @@ class Expectation(BaseModel):
     concept: str | None = Field(None, description="an equivalence-table concept, e.g. 'max output tokens'")
     path: str | None = Field(None, description="client-side path; `[*]` matches any list index; a prefix matches its subtree")
     direction: Literal["request", "response", "stream", "headers"] = "request"
+    upstream: UpstreamKind | None = Field(None, description="only exchanges to this upstream kind (default: both)")
     must: ExpectMust
     severity: Literal["info", "warn", "error"] = "error"
     note: str = ""
@@ -74,7 +93,7 @@ class Case(BaseModel):
 
     id: str = Field(description="unique slug: lower-case letters, digits, '.', '_' and '-'")
     dialect: Dialect
-    stream: bool
+    stream: bool = Field(strict=True, description="true or false (no \"yes\", 1 or \"true\")")
     body: dict[str, Any] = Field(default_factory=dict,
                                  description="the client request exactly as a client would send it (a "
                                              "conversation: turn 1's body, filled from `turns`)")
@@ -102,6 +121,18 @@ class Case(BaseModel):
     @classmethod
     def _one_or_many(cls, v: Any) -> Any:
         return [v] if isinstance(v, str) else v
+
+    @field_validator("headers")
+    @classmethod
+    def _sendable_headers(cls, v: dict[str, str]) -> dict[str, str]:
+        return check_headers(v)
+
+    @field_validator("body")
+    @classmethod
+    def _strict_body_stream(cls, v: dict[str, Any]) -> dict[str, Any]:
+        if "stream" in v and v["stream"] is not None and not isinstance(v["stream"], bool):
+            raise ValueError(f"body.stream must be true or false, got {v['stream']!r}"[:200])
+        return v
 
     @model_validator(mode="after")
     def _stream_agrees(self) -> Case:
@@ -177,6 +208,11 @@ class Route(BaseModel):
     passthrough: bool = Field(False, description="a passthrough route: the upstream body must equal the client body")
     variant: str = Field("", description="label for a second route of the same dialect/upstream")
 
+    @field_validator("headers")
+    @classmethod
+    def _sendable_headers(cls, v: dict[str, str]) -> dict[str, str]:
+        return check_headers(v)
+
 
 class Unsupported(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -197,12 +233,21 @@ class GatewayProfile(BaseModel):
     base_url: str = Field(description="where the gateway listens by default")
     routes: list[Route]
     unsupported: list[Unsupported] = Field(default_factory=list)
+    upstream_only: UpstreamKind | None = Field(
+        None, description="the one upstream kind this gateway is configured for (a --gateway NAME[:KIND]=URL): "
+                          "cases meant for the other kind are not run, and said once, instead of one "
+                          "'unsupported' exchange each")
     client_headers: dict[str, str] = Field(default_factory=dict, description="headers sent on every request (gateway auth)")
     image: str | None = Field(None, description="pinned container image")
     install: str = Field("", description="how the project installs it (make target / script)")
     launcher: str | None = Field(None, description="name of the local-process launcher, see capture/launch.py")
     version: str | None = None
     notes: str = ""
+
+    @field_validator("client_headers")
+    @classmethod
+    def _sendable_headers(cls, v: dict[str, str]) -> dict[str, str]:
+        return check_headers(v)
 
     def route_for(self, dialect: Dialect, upstream: UpstreamKind) -> list[Route]:
         return [r for r in self.routes if r.dialect == dialect and r.upstream == upstream]
@@ -249,7 +294,10 @@ class ClientResponse(BaseModel):
 
 
 class ExchangeError(BaseModel):
-    kind: Literal["timeout", "refused", "http", "broken_stream", "protocol", "mock_lost", "internal"]
+    kind: Literal["timeout", "refused", "http", "broken_stream", "protocol", "mock_lost", "internal", "disturbed",
+                  "interrupted"] = Field(description="disturbed: another client reset the mock channel during the "
+                                         "exchange or sent traffic on it (records of another case); interrupted: "
+                                         "capture was stopped (SIGINT/SIGTERM) while the exchange was in flight")
     message: str
 
 
@@ -302,8 +350,12 @@ class GatewayInfo(BaseModel):
     base_url: str
     channel_url: str
     version: str | None = None
+    #: How a from-source binary was built (version source, commit, Go version); None when installed.
+    build: str | None = None
     launched: Literal["no", "local", "docker"] = "no"
     skipped: str | None = None
+    #: cases not run because the gateway was declared with one upstream kind (GatewayProfile.upstream_only)
+    not_run: str | None = None
 
 
 class RunInfo(BaseModel):

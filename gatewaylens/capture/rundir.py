@@ -13,7 +13,7 @@ from pydantic import ValidationError
 
 from gatewaylens.capture.corpus import InputError
 from gatewaylens.capture.models import Exchange, RunInfo
-from gatewaylens.dialects import redaction_marker
+from gatewaylens.dialects import is_marker, redaction_marker
 from gatewaylens.errors import one_line
 
 RUN_FILE = "run.json"
@@ -114,6 +114,29 @@ def load_done(run_dir: Path) -> list[Exchange]:
     return done
 
 
+def drop_interrupted(run_dir: Path, done: list[Exchange]) -> tuple[list[Exchange], int]:
+    """For ``--resume``: exchanges that were in flight when an earlier run was stopped (error kind
+    ``interrupted``) are taken out of ``exchanges.jsonl`` so they are captured again; the others stay
+    byte for byte.  Returns the kept exchanges and how many were dropped."""
+    redo = {e.id for e in done if e.error is not None and e.error.kind == "interrupted"}
+    if not redo:
+        return done, 0
+    p = run_dir / EXCHANGES_FILE
+    kept_lines = []
+    for line in p.read_bytes().splitlines(keepends=True):
+        try:
+            ident = json.loads(line).get("id")
+        except ValueError:
+            ident = None
+        if ident in redo:
+            continue
+        kept_lines.append(line)
+    tmp = p.with_name(f".{EXCHANGES_FILE}.tmp")
+    tmp.write_bytes(b"".join(kept_lines))
+    os.replace(tmp, p)
+    return [e for e in done if e.id not in redo], len(redo)
+
+
 class Scrubber:
     """Replace every known secret value with its redaction marker.
 
@@ -126,17 +149,26 @@ class Scrubber:
 
     def __init__(self) -> None:
         self._secrets: dict[str, str] = {}
+        self._order: list[str] | None = None
+
+    def __len__(self) -> int:
+        return len(self._secrets)
+
+    def __contains__(self, value: object) -> bool:
+        return isinstance(value, str) and value.strip() in self._secrets
 
     def add(self, value: str) -> None:
         value = value.strip()
-        if len(value) < self.MIN_LEN or value in self._secrets:
+        if len(value) < self.MIN_LEN or value in self._secrets or is_marker(value):
             return
         marker = redaction_marker(value)
         self._secrets[value] = marker
-        # The same secret as it appears inside a JSON string.
-        escaped = json.dumps(value)[1:-1]
-        if escaped != value:
-            self._secrets[escaped] = marker
+        # The same secret as it appears inside a JSON string (escaped, and ASCII-escaped).
+        for ascii_only in (False, True):
+            escaped = json.dumps(value, ensure_ascii=ascii_only)[1:-1]
+            if escaped != value:
+                self._secrets.setdefault(escaped, marker)
+        self._order = None
 
     def add_credential(self, value: str) -> None:
         """A credential header/query value: the whole value and the token after an auth scheme."""
@@ -149,8 +181,10 @@ class Scrubber:
                 self.add(pair.partition("=")[2])
 
     def __call__(self, text: str) -> str:
-        # Longest first so a secret containing another is replaced whole.
-        for secret in sorted(self._secrets, key=len, reverse=True):
+        if self._order is None:
+            # Longest first so a secret containing another is replaced whole.
+            self._order = sorted(self._secrets, key=len, reverse=True)
+        for secret in self._order:
             if secret in text:
                 text = text.replace(secret, self._secrets[secret])
         return text

@@ -26,6 +26,11 @@ Design (see also the README's capture section):
   backwards) means the mock restarted: the affected exchange is marked ``mock_lost`` with no
   records attributed, and the channel is re-synced.  A mock that cannot be reached fails that
   gateway's worker fast.
+* Isolation: every channel is leased before any traffic (a second capture on the same mock and
+  gateway name is refused, exit 2) and read with the lease token.  A reset of the channel during
+  an exchange (its reset generation changed, the reset time falls inside the exchange) or a record
+  carrying another case's ``[gwl:<id>]`` marker marks the exchange ``disturbed``.
+* A stop signal cancels the workers: the exchange in flight is written ``interrupted``.
 """
 
 from __future__ import annotations
@@ -34,6 +39,8 @@ import asyncio
 import contextlib
 import ipaddress
 import json
+import os
+import re
 import shutil
 import signal
 import statistics
@@ -46,7 +53,7 @@ from datetime import UTC, datetime
 from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import Any, TextIO
-from urllib.parse import parse_qsl, urlsplit, urlunsplit
+from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 from httpx_sse._decoders import SSEDecoder
@@ -72,6 +79,7 @@ from gatewaylens.capture.models import (
 from gatewaylens.capture.rundir import (
     ExchangeWriter,
     Scrubber,
+    drop_interrupted,
     load_done,
     new_run_dir,
     point_latest,
@@ -79,17 +87,24 @@ from gatewaylens.capture.rundir import (
     utc_stamp,
     write_run_info,
 )
+from gatewaylens.capture.secrets import (
+    client_frame,
+    collect_secrets,
+    redact_record,
+)
 from gatewaylens.dialects import (
     Dialect,
     UpstreamKind,
-    is_secret_name,
     parse_json,
     redact_headers,
+    redact_json,
+    redact_raw_text,
     redact_url,
     redact_value,
 )
 from gatewaylens.errors import one_line
 from gatewaylens.mock.models import RecordedExchange, ScriptStep
+from gatewaylens.mock.server import TOKEN_HEADER
 from gatewaylens.turns import TurnInputs, Unresolved, answer_body, build_turn
 
 #: Terminal events of a complete stream, per client dialect.
@@ -99,6 +114,14 @@ TERMINAL_EVENTS: dict[Dialect, set[str]] = {
     "messages": {"message_stop", "error"},
 }
 ANTHROPIC_VERSION = "2023-06-01"
+#: The case marker the corpus puts in each case's first user text (``[gwl:<case id>]``).
+MARKER_RE = re.compile(r"\[gwl:([a-z0-9][a-z0-9._-]{0,99})\]")
+
+
+def record_markers(rec: RecordedExchange) -> set[str]:
+    """Case markers in an upstream record's body."""
+    text = rec.body_text or ""
+    return set(MARKER_RE.findall(text)) if "[gwl:" in text else set()
 
 
 # =============================================================================================
@@ -171,6 +194,7 @@ class GatewayResult:
     planned: int = 0
     aborted: str | None = None
     skipped: str | None = None
+    not_run: str | None = None
 
     def summary(self) -> dict[str, Any]:
         ok = sum(1 for e in self.exchanges if e.status == "ok")
@@ -188,6 +212,7 @@ class GatewayResult:
             "median_latency_ms": round(statistics.median(lat), 1) if lat else None,
             "skipped": self.skipped,
             "aborted": self.aborted,
+            "not_run": self.not_run,
         }
 
 
@@ -220,6 +245,8 @@ def plan_items(profile: GatewayProfile, cases: Sequence[Case]) -> list[WorkItem]
 
     for case in cases:
         for up in case.upstreams():
+            if profile.upstream_only is not None and up != profile.upstream_only:
+                continue  # not run: said once for the gateway (not_run_note), not as an exchange each
             base = f"{profile.name}/{case.id}/{up}"
             reason = profile.unsupported_reason(case.dialect, up)
             if reason:
@@ -229,6 +256,19 @@ def plan_items(profile: GatewayProfile, cases: Sequence[Case]) -> list[WorkItem]
                 suffix = route.variant or ("passthrough" if route.passthrough else "")
                 items.append(WorkItem(case, up, route, None, unique(f"{base}/{suffix}" if suffix else base)))
     return items
+
+
+def not_run_note(profile: GatewayProfile, cases: Sequence[Case]) -> str | None:
+    """One line for the cases a gateway declared with one upstream kind does not run, or None."""
+    kind = profile.upstream_only
+    if kind is None:
+        return None
+    others = sorted({u for c in cases for u in c.upstreams() if u != kind})
+    n = sum(1 for c in cases for u in c.upstreams() if u != kind)
+    if not n:
+        return None
+    return (f"{n} case run(s) for an {'/'.join(others)} upstream: this gateway was declared with an {kind} upstream "
+            f"(--upstream, or --gateway {profile.name}:KIND=URL)")
 
 
 def channel_url(mock_url: str, name: str) -> str:
@@ -263,51 +303,6 @@ def client_headers(case: Case, profile: GatewayProfile, route: Route, ch_url: st
     return h
 
 
-#: Headers whose value is a credential whatever it looks like.
-CREDENTIAL_HEADERS = {"authorization", "proxy-authorization", "x-api-key", "api-key", "cookie"}
-
-
-def looks_secret(value: str) -> bool:
-    """A value under a secret-sounding name that is worth scrubbing everywhere.
-
-    Names like ``x-portkey-provider`` sound secret to the redaction rules ("key") while their
-    values are ordinary words (``openai``); scrubbing those from every stored body would corrupt
-    the data.  Real credentials are long, have no spaces, and carry digits.
-    """
-    v = value.strip()
-    return len(v) >= 8 and not any(c.isspace() for c in v) and "://" not in v and any(c.isdigit() for c in v)
-
-
-def collect_secrets(scrub: Scrubber, profiles: Sequence[GatewayProfile], cases: Sequence[Case], mock_url: str) -> None:
-    """Register every credential capture will send, so none can reach disk or the terminal."""
-
-    def url_secrets(url: str) -> None:
-        parts = urlsplit(url)
-        if parts.username or parts.password:
-            scrub.add(parts.netloc.rsplit("@", 1)[0])
-            for x in (parts.username, parts.password):
-                if x:
-                    scrub.add(x)
-        for k, v in parse_qsl(parts.query, keep_blank_values=True):
-            if redact_value(v) != v or (is_secret_name(k, query=True) and looks_secret(v)):
-                scrub.add_credential(v)
-
-    def header_secrets(headers: dict[str, str]) -> None:
-        for k, v in headers.items():
-            if k.lower() in CREDENTIAL_HEADERS or redact_value(v) != v or (is_secret_name(k) and looks_secret(v)):
-                scrub.add_credential(v)
-
-    url_secrets(mock_url)
-    for p in profiles:
-        url_secrets(p.base_url)
-        header_secrets(p.client_headers)
-        for r in p.routes:
-            header_secrets(r.headers)
-            url_secrets(r.path)
-    for c in cases:
-        header_secrets(c.headers)
-
-
 # =============================================================================================
 # The mock's control API, one channel
 # =============================================================================================
@@ -332,31 +327,84 @@ class LogPage:
     in_flight: int | None = None
 
 
-class MockChannel:
-    """Reads one channel's records with ``since=<cursor>``; notices mock restarts."""
+class ChannelBusy(MockError):
+    """Another client holds the channel's lease: two captures must not share a channel."""
 
-    def __init__(self, client: httpx.AsyncClient, mock_url: str, channel: str, retry_s: float = 3.0) -> None:
+
+def _parse_time(value: Any) -> datetime | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        t = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return t if t.tzinfo else t.replace(tzinfo=UTC)
+
+
+class _Generations:
+    """What both channel kinds track about resets: the channel's reset generation as last seen,
+    how many changes of it were seen, and when the newest reset happened."""
+
+    generation: int | None = None
+    resets: int = 0
+    last_reset_at: datetime | None = None
+
+    def observe(self, generation: Any, reset_at: Any) -> None:
+        if generation is None:
+            return
+        try:
+            g = int(generation)
+        except (TypeError, ValueError):
+            return
+        if self.generation is not None and g != self.generation:
+            self.resets += 1
+            self.last_reset_at = _parse_time(reset_at)
+        self.generation = g
+
+
+class MockChannel(_Generations):
+    """Reads one channel's records with ``since=<cursor>``; notices mock restarts and resets.
+
+    The channel is leased (``POST /__mock/lease``) before any traffic: another capture asking for
+    it is refused, and every control call carries the lease token (``x-gwl-token``).  A mock that
+    restarted has forgotten the lease: it is taken again and the restart reported as before.
+    """
+
+    def __init__(self, client: httpx.AsyncClient, mock_url: str, channel: str, retry_s: float = 3.0,
+                 holder: str = "capture", lease_ttl_s: float = 60.0) -> None:
         self.client = client
         self.mock_url = mock_url.rstrip("/")
         self.channel = channel
         self.retry_s = retry_s
         self.instance: str | None = None
         self.cursor = 0
+        self.holder = holder
+        self.lease_ttl_s = lease_ttl_s
+        self.token: str | None = None
+        #: the mock answered /__mock/lease (False: an old mock without leases, used unprotected)
+        self.leased = False
 
-    async def _call(self, method: str, op: str, **kw: Any) -> Any:
-        """One control call.  Connection failures are retried briefly (a mock being restarted)."""
+    async def _request(self, method: str, op: str, **kw: Any) -> httpx.Response:
         url = f"{self.mock_url}/__mock/{op}"
         deadline = time.monotonic() + self.retry_s
+        headers = {TOKEN_HEADER: self.token} if self.token else {}
         while True:
             try:
-                r = await self.client.request(method, url, **kw)
-                break
+                return await self.client.request(method, url, headers=headers, **kw)
             except (httpx.ConnectError, httpx.RemoteProtocolError, httpx.ReadError) as e:
                 if time.monotonic() >= deadline:
                     raise MockError(f"mock control call {method} /__mock/{op} failed: {type(e).__name__}") from None
                 await asyncio.sleep(0.1)
             except httpx.HTTPError as e:
                 raise MockError(f"mock control call {method} /__mock/{op} failed: {type(e).__name__}") from None
+
+    async def _call(self, method: str, op: str, **kw: Any) -> Any:
+        """One control call.  Connection failures are retried briefly (a mock being restarted); a
+        token the mock no longer knows (it restarted, or the lease lapsed) is replaced by a new lease."""
+        r = await self._request(method, op, **kw)
+        if r.status_code in (401, 403) and self.leased:
+            await self.lease()
+            r = await self._request(method, op, **kw)
         if r.status_code >= 300:
             raise MockError(f"mock control call {method} /__mock/{op} answered HTTP {r.status_code}: {one_line(r.text, 200)}")
         try:
@@ -364,11 +412,36 @@ class MockChannel:
         except ValueError:
             raise MockError(f"mock control call {method} /__mock/{op} did not answer JSON") from None
 
+    async def lease(self) -> None:
+        """Take (or renew) this channel's lease.  Raises :class:`ChannelBusy` when another client has it."""
+        r = await self._request("POST", "lease", params={"channel": self.channel},
+                                json={"holder": self.holder, "ttl_s": self.lease_ttl_s})
+        if r.status_code == 404 and not self.leased:
+            return  # a mock without leases (an older build): used as before, unprotected
+        if r.status_code == 409:
+            data = parse_json(r.content)
+            msg = data.get("error", {}).get("message") if isinstance(data, dict) else None
+            raise ChannelBusy(one_line(str(msg or r.text), 300))
+        if r.status_code >= 300:
+            raise MockError(f"mock control call POST /__mock/lease answered HTTP {r.status_code}: {one_line(r.text, 200)}")
+        data = parse_json(r.content)
+        if not isinstance(data, dict) or not isinstance(data.get("token"), str):
+            raise MockError("mock lease answer is malformed")
+        self.token, self.leased = data["token"], True
+
+    async def release(self) -> None:
+        if self.leased and self.token:
+            with contextlib.suppress(MockError, httpx.HTTPError):
+                await self._request("DELETE", "lease", params={"channel": self.channel})
+        self.leased = False
+
     async def sync(self) -> None:
         """Start reading after everything already on the mock."""
         data = await self._call("GET", "health")
         self.instance = str(data.get("instance", ""))
         self.cursor = int(data.get("last_seq", 0))
+        gens = data.get("generations")
+        self.generation = int(gens.get(self.channel, 0)) if isinstance(gens, dict) else None
 
     async def fetch(self) -> LogPage:
         """New records on this channel since the cursor; the cursor advances.  Raises :class:`MockRestarted`."""
@@ -376,7 +449,7 @@ class MockChannel:
         try:
             in_flight = data.get("in_flight")
             page = LogPage(instance=str(data["instance"]), last_seq=int(data["last_seq"]),
-                           records=[RecordedExchange.model_validate(r) for r in data["records"]],
+                           records=[redact_record(RecordedExchange.model_validate(r)) for r in data["records"]],
                            in_flight=int(in_flight) if in_flight is not None else None)
         except (KeyError, TypeError, ValueError, ValidationError) as e:
             raise MockError(f"mock log answer is malformed: {one_line(str(e), 160)}") from None
@@ -384,7 +457,9 @@ class MockChannel:
                 r.instance and r.instance != page.instance for r in page.records):
             old = self.instance
             self.instance, self.cursor = page.instance, page.last_seq
+            self.generation = data.get("generation")  # a new process counts from zero: not a reset
             raise MockRestarted(old, page.instance, page.last_seq)
+        self.observe(data.get("generation"), data.get("reset_at"))
         page.records = sorted((r for r in page.records if r.seq > self.cursor), key=lambda r: r.seq)
         self.cursor = max(self.cursor, page.last_seq, *(r.seq for r in page.records))
         return page
@@ -404,26 +479,53 @@ class MockChannel:
         if instance != self.instance or last_seq < self.cursor:
             old = self.instance
             self.instance, self.cursor = instance, last_seq
+            self.generation = data.get("generation")
             raise MockRestarted(old, instance, last_seq)
+        self.observe(data.get("generation"), data.get("reset_at"))
         return True
 
 
-class LocalMockChannel:
+class LocalMockChannel(_Generations):
     """The same reads as :class:`MockChannel`, straight from a mock this process started.
 
     When capture starts the mock in-process there is no need to ask it over HTTP: reading its
     state directly takes the control round trips out of every exchange (capture's overhead).
+    The channel is leased all the same (without expiry), so a second capture reaching this mock
+    over HTTP is refused.
     """
 
-    def __init__(self, state: Any, channel: str) -> None:
+    def __init__(self, state: Any, channel: str, holder: str = "capture") -> None:
         self.state = state
         self.channel = channel
         self.instance: str | None = None
         self.cursor = 0
+        self.holder = holder
+        self.token: str | None = None
+
+    async def lease(self) -> None:
+        from gatewaylens.mock.server import LeaseBusy
+
+        try:
+            self.token = self.state.lease(self.channel, self.holder, ttl_s=None, token=self.token).token
+        except LeaseBusy:
+            cur = self.state.live_lease(self.channel)
+            raise ChannelBusy(f"channel {self.channel!r} is in use by another client "
+                              f"({cur.holder if cur else 'unknown'})") from None
+
+    async def release(self) -> None:
+        if self.token is not None:
+            with contextlib.suppress(Exception):
+                self.state.release(self.channel, self.token)
+            self.token = None
 
     async def sync(self) -> None:
         self.instance = str(self.state.instance)
         self.cursor = int(self.state.seq)
+        self.generation = int(self.state.generation(self.channel))
+
+    def _observe_state(self) -> None:
+        at = self.state.reset_at(self.channel)
+        self.observe(self.state.generation(self.channel), at.isoformat() if at else None)
 
     async def fetch(self) -> LogPage:
         queue = self.state.records.get(self.channel, ())
@@ -436,6 +538,7 @@ class LocalMockChannel:
         page = LogPage(instance=str(self.state.instance), last_seq=int(self.state.seq), records=records,
                        in_flight=int(self.state.in_flight.get(self.channel, 0)))
         self.cursor = max(self.cursor, page.last_seq)
+        self._observe_state()
         return page
 
     async def script(self, steps: list[Any]) -> bool:
@@ -444,6 +547,7 @@ class LocalMockChannel:
         queue = self.state.scripts.setdefault(self.channel, deque())
         queue.clear()
         queue.extend(Script.model_validate({"steps": steps}).steps)
+        self._observe_state()
         return True
 
 
@@ -468,9 +572,12 @@ class _Partial:
         body: Any = None
         text: str | None = None
         if self.body_bytes is not None:
+            # The gateway's answer is redacted like everything else (a gateway may echo a key).
             body = parse_json(self.body_bytes)
-            if body is None and self.body_bytes:
-                text = self.body_bytes.decode("utf-8", errors="replace")
+            if body is not None:
+                body = redact_json(body)
+            elif self.body_bytes:
+                text = redact_raw_text(self.body_bytes.decode("utf-8", errors="replace"))
         return ClientResponse(status=self.status, headers=self.headers, body=body, text=text,
                               frames=self.frames if self.sse else None, stream=self.sse)
 
@@ -568,15 +675,13 @@ async def _send(client: httpx.AsyncClient, url: str, headers: dict[str, str], co
                 offset = round((time.perf_counter() - t0) * 1000, 3)
                 if part.first_byte_ms is None:
                     part.first_byte_ms = offset
-                part.frames.append(ClientFrame(event=sse.event if sse.event != "message" else None, data=sse.data,
-                                               offset_ms=offset, json_data=parse_json(sse.data)))
+                part.frames.append(client_frame(sse.event if sse.event != "message" else None, sse.data, offset))
             if pending:
                 # The stream ended inside an event (no blank line): keep it, flagged.
                 sse = decoder.decode("")
                 if sse is not None:
-                    part.frames.append(ClientFrame(event=sse.event if sse.event != "message" else None, data=sse.data,
-                                                   offset_ms=round((time.perf_counter() - t0) * 1000, 3),
-                                                   json_data=parse_json(sse.data)))
+                    part.frames.append(client_frame(sse.event if sse.event != "message" else None, sse.data,
+                                                    round((time.perf_counter() - t0) * 1000, 3)))
                     part.unterminated_tail = True
         else:
             part.first_byte_ms = round((time.perf_counter() - t0) * 1000, 3)
@@ -601,6 +706,10 @@ class Capturer:
         self.opts = opts
         #: the mock runs on this machine, so its record times and ours share one clock
         self.same_clock = is_loopback(opts.mock_url)
+        #: resets of the channel already accounted for, and the exchange cut short by a stop signal
+        self._resets_seen = 0
+        self.interrupted: Exchange | None = None
+        self._case_markers: dict[str, set[str]] = {}
 
     def unsupported(self, item: WorkItem, turn: PlannedTurn | None = None, reason: str | None = None) -> Exchange:
         ex = Exchange(id=turn.exchange_id if turn else item.id, case_id=item.case.id, gateway=self.t.name,
@@ -669,10 +778,29 @@ class Capturer:
         url = join_url(self.t.base_url, expand(route.path, ch_url, self.opts.mock_url))
         headers = client_headers(case, self.t.profile, route, ch_url, self.opts.mock_url)
         content = json.dumps(body, ensure_ascii=False).encode("utf-8")
-        ex.client_request = ClientRequest(url=redact_url(url), headers=redact_headers(headers), body=body)
+        ex.client_request = ClientRequest(url=redact_url(url), headers=redact_headers(headers), body=redact_json(body))
         part = _Partial()
         started = datetime.now(UTC)
         t0 = time.perf_counter()
+        # Resets of the channel seen so far (a reset between two exchanges loses nothing).
+        if self.ch.resets > self._resets_seen:
+            ex.notes.append("the mock channel was reset by another client before this exchange (nothing of it lost)")
+        self._resets_seen = resets0 = self.ch.resets
+        self.interrupted = None
+        try:
+            await self._send_and_collect(ex, case, url, headers, content, part, started, t0, turn.script)
+        except asyncio.CancelledError:
+            self.interrupted = self._interrupted(ex, case, part, started, t0)
+            raise
+        self._check_disturbed(ex, case, started, resets0)
+        self._resets_seen = self.ch.resets
+        return ex
+
+    async def _send_and_collect(self, ex: Exchange, case: Case, url: str, headers: dict[str, str], content: bytes,
+                                part: _Partial, started: datetime, t0: float,
+                                script: list[ScriptStep] | None = None) -> None:
+        """Steps 3 and 4 of :meth:`capture`: the client request and its upstream records (``script``:
+        the steps the mock was given for this request)."""
         err: ExchangeError | None = None
         try:
             async with asyncio.timeout(self.opts.timeout_s):
@@ -705,7 +833,7 @@ class Capturer:
             ex.notes.append("a stream was requested but the gateway answered without text/event-stream")
         if err is not None:
             ex.error = err
-            expected_cut = err.kind == "broken_stream" and _cuts_stream(turn.script)
+            expected_cut = err.kind == "broken_stream" and _cuts_stream(script)
             if err.kind != "http" and not expected_cut:
                 ex.status = "error"
             if expected_cut:
@@ -723,7 +851,47 @@ class Capturer:
             ex.status = "error"
             ex.error = ExchangeError(kind="mock_lost", message=f"{e}; upstream records of this exchange unknown")
             raise _Aborted(ex, str(e)) from None
+
+    def _interrupted(self, ex: Exchange, case: Case, part: _Partial, started: datetime, t0: float) -> Exchange:
+        """The exchange in flight when capture was stopped: kept, marked ``interrupted``."""
+        ex.timings = Timings(started=started, duration_ms=round((time.perf_counter() - t0) * 1000, 3),
+                             first_byte_ms=part.first_byte_ms)
+        if ex.client_response is None:
+            ex.client_response = part.response(case.stream)
+        prev = f" (was: {ex.error.kind}: {ex.error.message})" if ex.error else ""
+        ex.status = "error"
+        ex.error = ExchangeError(kind="interrupted", message="capture was stopped (SIGINT/SIGTERM) while this exchange "
+                                 f"was in flight; its answer and upstream records are incomplete{prev}")
         return ex
+
+    def _check_disturbed(self, ex: Exchange, case: Case, started: datetime, resets0: int) -> None:
+        """Mark the exchange when another client disturbed its channel: a reset during the exchange
+        (its records may be gone), or records carrying another case's marker (someone else's traffic)."""
+        problems: list[str] = []
+        expected = self._markers(case)
+        foreign = [r for r in ex.upstream_requests if (m := record_markers(r)) and not m & expected]
+        if foreign:
+            ex.upstream_requests = [r for r in ex.upstream_requests if r not in foreign]
+            shown = ", ".join(f"seq {r.seq} [gwl:{sorted(record_markers(r))[0]}]" for r in foreign[:5])
+            problems.append(f"{len(foreign)} upstream record(s) on channel {self.t.name!r} carry another case's marker "
+                            f"({shown}): another client is sending on this channel; not attributed")
+        if self.ch.resets > resets0:
+            at = self.ch.last_reset_at
+            if self.same_clock and at is not None and at < started:
+                ex.notes.append("the mock channel was reset by another client just before this exchange (nothing of it lost)")
+            else:
+                problems.append(f"the mock channel {self.t.name!r} was reset by another client during this exchange "
+                                f"(reset generation now {self.ch.generation}): its upstream records may be lost")
+        if problems:
+            prev = f" (was: {ex.error.kind}: {ex.error.message})" if ex.error else ""
+            ex.status = "error"
+            ex.error = ExchangeError(kind="disturbed", message="; ".join(problems) + prev)
+
+    def _markers(self, case: Case) -> set[str]:
+        got = self._case_markers.get(case.id)
+        if got is None:
+            got = self._case_markers[case.id] = {case.id, *MARKER_RE.findall(json.dumps(case.body, ensure_ascii=False))}
+        return got
 
     async def _collect(self, sent: datetime, notes: list[str]) -> list[RecordedExchange]:
         """Poll the channel until it has been quiet for ``settle_s`` (bounded by ``settle_max_s``).
@@ -842,18 +1010,32 @@ def summary_table(rows: list[dict[str, Any]], stream: TextIO) -> None:
     from rich.console import Console
     from rich.table import Table
 
+    # "captured" / "capture failed": what happened to the exchanges (analyze's table counts error
+    # *findings*, a different thing, under other words); a skipped gateway says why, not "not captured".
     table = Table(title="capture summary")
-    for col in ("gateway", "ok", "errors", "unsupported", "not captured", "upstream calls", "median latency"):
+    for col in ("gateway", "captured", "capture failed", "unsupported route", "not captured", "upstream calls",
+                "median latency"):
         table.add_column(col, justify="left" if col == "gateway" else "right")
+    notes: list[str] = []
     for r in rows:
+        if r["skipped"]:
+            table.add_row(r["gateway"], "skipped", "—", "—", "—", "—", "—")
+            notes.append(f"{r['gateway']}: skipped: {r['skipped']}")
+            continue
         lat = f"{r['median_latency_ms']:.1f} ms" if r["median_latency_ms"] is not None else "-"
-        name = r["gateway"] + (" (skipped)" if r["skipped"] else "") + (" (aborted)" if r["aborted"] else "")
+        name = r["gateway"] + (" (stopped)" if r["aborted"] else "")
         table.add_row(name, str(r["ok"]), str(r["errors"]), str(r["unsupported"]), str(r["not_captured"]),
                       str(r["upstream_calls"]), lat)
-    console = Console(file=stream, highlight=False)
+        if r["aborted"]:
+            notes.append(f"{r['gateway']}: stopped: {r['aborted']}")
+        if r.get("not_run"):
+            notes.append(f"{r['gateway']}: not run: {r['not_run']}")
+    console = Console(file=stream, highlight=False, soft_wrap=True)
     if not console.is_terminal:
-        console = Console(file=stream, highlight=False, width=120)
+        console = Console(file=stream, highlight=False, width=120, soft_wrap=True)
     console.print(table)
+    for n in notes:
+        console.print(n, markup=False)
 
 
 # =============================================================================================
@@ -871,7 +1053,7 @@ def is_loopback(url: str) -> bool:
         return False
 
 
-async def ensure_mock(url: str, allow_start: bool, say: Callable[[str], None]) -> Any:
+async def ensure_mock(url: str, allow_start: bool, say: Callable[[str], None], scrub: Scrubber | None = None) -> Any:
     """Use the mock at ``url``, or start one in-process when nothing answers on a loopback URL.
 
     Returns the started ``MockServer`` (to stop at the end) or None.
@@ -901,7 +1083,16 @@ async def ensure_mock(url: str, allow_start: bool, say: Callable[[str], None]) -
         raise InputError(f"--mock {redact_url(url)}: give the mock's base URL without a path")
     from gatewaylens.mock.server import MockServer
 
-    server = MockServer(parts.hostname or "127.0.0.1", parts.port or 80)
+    def learn(found: set[str]) -> None:
+        # The exact values the mock redacted are scrubbed from everything capture writes or prints.
+        if scrub is not None:
+            for secret in found:
+                scrub.add_credential(secret)
+
+    # shutdown_s: when the run ends (or is stopped) nothing more is read from this mock, so requests
+    # it still holds (a scripted delay, a gateway retrying late) are cut at once rather than awaited.
+    server = MockServer(parts.hostname or "127.0.0.1", parts.port or 80, on_secrets=learn if scrub is not None else None,
+                        shutdown_s=0.1)
     try:
         await server.start()
     except OSError as e:
@@ -912,8 +1103,11 @@ async def ensure_mock(url: str, allow_start: bool, say: Callable[[str], None]) -
     return server
 
 
-async def launch_one(t: GatewayTarget, mock_url: str, say: Callable[[str], None]) -> None:
-    """Start one built-in gateway as a local process; on failure mark it skipped with one line why."""
+async def launch_one(t: GatewayTarget, mock_url: str, say: Callable[[str], None], scrub: Scrubber | None = None) -> None:
+    """Start one built-in gateway as a local process; on failure mark it skipped with one line why.
+
+    Every credential the launcher handed the gateway (environment, generated config, admin API) is
+    registered with ``scrub`` before anything about the launch is printed or written."""
     from gatewaylens.capture import gateways
 
     name = t.profile.launcher
@@ -927,14 +1121,19 @@ async def launch_one(t: GatewayTarget, mock_url: str, say: Callable[[str], None]
     except Exception as e:  # a launcher's probe must never take the run down
         reason = f"availability check failed: {one_line(str(e), 160)}"
     if reason:
-        t.info.skipped = one_line(reason, 240)
+        t.info.skipped = one_line(reason, 600)
         return
     t.workdir = make_workdir(t.name)
     ctx = LaunchContext(channel_url=t.channel_url, mock_url=mock_url.rstrip("/"), port=free_port(), workdir=t.workdir)
     t.launcher = launcher
     bound = float(getattr(launcher, "ready_timeout_s", 60.0)) + 15.0
     try:
-        launched = await asyncio.wait_for(launcher.start(ctx), bound)
+        try:
+            launched = await asyncio.wait_for(launcher.start(ctx), bound)
+        finally:
+            if scrub is not None:
+                for secret in launcher.secrets:
+                    scrub.add_credential(secret)
     except (LaunchError, TimeoutError, OSError) as e:
         msg = str(e) if isinstance(e, LaunchError) else (f"not ready within {bound:.0f}s" if isinstance(e, TimeoutError)
                                                           else f"cannot start: {e}")
@@ -949,12 +1148,19 @@ async def launch_one(t: GatewayTarget, mock_url: str, say: Callable[[str], None]
         with contextlib.suppress(Exception):
             version = await asyncio.to_thread(launcher.version)
     t.info.version = version or t.profile.version
+    t.info.build = launched.build
     say(f"{t.name}: launched at {t.info.base_url}" + (f" (version {t.info.version})" if t.info.version else ""))
 
 
-async def docker_one(docker_gws: Any, t: GatewayTarget, run_id: str, say: Callable[[str], None]) -> None:
+async def docker_one(docker_gws: Any, t: GatewayTarget, run_id: str, say: Callable[[str], None],
+                     scrub: Scrubber | None = None) -> None:
     """Start one built-in gateway's compose service as a container; on failure mark it skipped."""
     from gatewaylens.capture.docker_launch import DockerUnavailable
+
+    if scrub is not None:
+        with contextlib.suppress(Exception):
+            for secret in docker_gws.secrets(t.name):
+                scrub.add_credential(secret)
 
     try:
         base = await docker_gws.start(t.name, run_id)
@@ -993,14 +1199,10 @@ class RunOutcome:
 
 
 async def _worker(t: GatewayTarget, opts: CaptureOptions, done: dict[str, Exchange], writer: ExchangeWriter,
-                  reporter: Reporter, result: GatewayResult, mock_state: Any = None) -> None:
+                  reporter: Reporter, result: GatewayResult, ch: MockChannel | LocalMockChannel) -> None:
     limits = httpx.Limits(max_connections=4, max_keepalive_connections=2)
     timeout = httpx.Timeout(opts.timeout_s)
-    async with httpx.AsyncClient(timeout=timeout, trust_env=False, limits=limits) as client, \
-            httpx.AsyncClient(timeout=10.0, trust_env=False) as mock_client:
-        ch: MockChannel | LocalMockChannel = (
-            LocalMockChannel(mock_state, t.name) if mock_state is not None
-            else MockChannel(mock_client, opts.mock_url, t.name, retry_s=opts.mock_retry_s))
+    async with httpx.AsyncClient(timeout=timeout, trust_env=False, limits=limits) as client:
         cap = Capturer(t, ch, client, opts)
         todo = [i for i in t.items if not all(x in done for x in i.exchange_ids())]
         try:
@@ -1018,9 +1220,8 @@ async def _worker(t: GatewayTarget, opts: CaptureOptions, done: dict[str, Exchan
         for item in todo:
             # The turns of one conversation go in order through this one worker (they build on each
             # other); conversations of different gateways run concurrently, like every exchange.
-            turns = conversation_turns(item)
             history = TurnHistory()
-            for turn in turns:
+            for turn in conversation_turns(item):
                 ex_id = turn.exchange_id
                 if ex_id in done:  # resumed: a finished turn is kept, and later turns build on it
                     history.add(done[ex_id])
@@ -1030,6 +1231,11 @@ async def _worker(t: GatewayTarget, opts: CaptureOptions, done: dict[str, Exchan
                 else:
                     try:
                         ex = await cap.capture(item, turn, history)
+                    except asyncio.CancelledError:
+                        # Ctrl-C / SIGTERM: the exchange in flight is kept, marked interrupted (--resume redoes it).
+                        if cap.interrupted is not None:
+                            keep(cap.interrupted)
+                        raise
                     except _Aborted as a:
                         keep(a.ex)
                         result.aborted = a.reason
@@ -1046,6 +1252,26 @@ async def _worker(t: GatewayTarget, opts: CaptureOptions, done: dict[str, Exchan
                         turn.stamp(ex)
                 history.add(ex)
                 keep(ex)
+
+
+async def _renew_leases(channels: Sequence[MockChannel | LocalMockChannel], say: Callable[[str], None]) -> None:
+    """Keep the leases of a mock in another process alive through long exchanges (a lease lapses
+    after its ttl without a call carrying its token)."""
+    lost: set[str] = set()
+    while True:
+        await asyncio.sleep(min(c.lease_ttl_s for c in channels if isinstance(c, MockChannel)) / 3
+                            if any(isinstance(c, MockChannel) for c in channels) else 3600)
+        for c in channels:
+            if not isinstance(c, MockChannel) or not c.leased:
+                continue
+            try:
+                await c.lease()
+            except ChannelBusy as e:
+                if c.channel not in lost:
+                    lost.add(c.channel)
+                    say(f"warning: {c.channel}: the channel's lease was lost to another client: {e}")
+            except MockError:
+                pass  # the workers report an unreachable mock themselves
 
 
 async def run_capture(opts: CaptureOptions, say: Callable[[str], None] | None = None,
@@ -1077,7 +1303,9 @@ async def run_capture(opts: CaptureOptions, say: Callable[[str], None] | None = 
             raise InputError(f"--out {opts.out}: already holds a run; use --resume to complete it, or another directory")
         if opts.resume and holds:
             previous = read_run_info(opts.out)
-            done = load_done(opts.out)
+            done, redo = drop_interrupted(opts.out, load_done(opts.out))
+            if redo:
+                out(f"resume: {redo} exchange(s) interrupted by the earlier stop will be captured again")
     run_dir = opts.out or opts.output_root / "runs" / "(not created)"
     done_by_id = {e.id: e for e in done}
     done_ids = set(done_by_id)
@@ -1086,7 +1314,7 @@ async def run_capture(opts: CaptureOptions, say: Callable[[str], None] | None = 
     for p in opts.profiles:
         ch = channel_url(opts.channel_base or opts.mock_url, p.name)
         info = GatewayInfo(name=p.name, family=p.family or p.name, base_url=redact_url(p.base_url), channel_url=ch,
-                           version=p.version)
+                           version=p.version, not_run=not_run_note(p, cases))
         targets.append(GatewayTarget(profile=p, base_url=p.base_url, channel_url=ch, info=info,
                                      custom=p.name in opts.custom, items=plan_items(p, cases)))
 
@@ -1114,8 +1342,8 @@ async def run_capture(opts: CaptureOptions, say: Callable[[str], None] | None = 
             by_name[t.name] = t.info
         info_run.gateways = list(by_name.values())
 
-    results = {t.name: GatewayResult(name=t.name, planned=sum(len(i.exchange_ids()) for i in t.items))
-               for t in targets}
+    results = {t.name: GatewayResult(name=t.name, planned=sum(len(i.exchange_ids()) for i in t.items),
+                                     not_run=t.info.not_run) for t in targets}
     for e in done:
         if e.gateway in results:
             results[e.gateway].exchanges.append(e)
@@ -1134,6 +1362,9 @@ async def run_capture(opts: CaptureOptions, say: Callable[[str], None] | None = 
     interrupted: list[int] = []
     mock_server: Any = None
     writer: ExchangeWriter | None = None
+    channels: dict[str, MockChannel | LocalMockChannel] = {}
+    control_client: httpx.AsyncClient | None = None
+    heartbeat: asyncio.Task[None] | None = None
     body_task: asyncio.Task[None] | None = None
     loop = asyncio.get_running_loop()
     installed: list[signal.Signals] = []
@@ -1153,8 +1384,37 @@ async def run_capture(opts: CaptureOptions, say: Callable[[str], None] | None = 
             pass
 
     async def body() -> None:
-        nonlocal mock_server, writer, run_dir
-        mock_server = await ensure_mock(opts.mock_url, opts.start_mock, out)
+        nonlocal mock_server, writer, run_dir, control_client, heartbeat
+        # Its "using / started" line waits until the channels are leased: a refusal is then the only line.
+        mock_lines: list[str] = []
+        mock_server = await ensure_mock(opts.mock_url, opts.start_mock, mock_lines.append, scrub)
+        # Isolation: every gateway's channel is leased before any traffic, so a second capture on the
+        # same mock and gateway name is refused here (one line, exit 2) instead of mixing records.
+        holder = f"capture run {info_run.id} (pid {os.getpid()})"
+        if mock_server is None:
+            control_client = httpx.AsyncClient(timeout=10.0, trust_env=False)
+        for t in targets:
+            if control_client is not None:
+                channels[t.name] = MockChannel(control_client, opts.mock_url, t.name, retry_s=opts.mock_retry_s,
+                                               holder=holder)
+            else:
+                channels[t.name] = LocalMockChannel(mock_server.state, t.name, holder)
+        for t in targets:
+            try:
+                await channels[t.name].lease()
+            except ChannelBusy as e:
+                raise InputError(f"--mock {redact_url(opts.mock_url)}: refused: {e}; two captures cannot share a "
+                                 "gateway name on one mock: wait for the other run, or use another --mock port or "
+                                 "gateway name") from None
+            except MockError as e:
+                raise InputError(f"--mock {redact_url(opts.mock_url)}: {e}") from None
+        for line in mock_lines:
+            out(line)
+        if mock_server is None:
+            if any(isinstance(c, MockChannel) and not c.leased for c in channels.values()):
+                out(f"warning: the mock at {redact_url(opts.mock_url)} has no leases (an older build): this run's "
+                    "channels are not protected from other clients")
+            heartbeat = asyncio.ensure_future(_renew_leases(list(channels.values()), out))
         if opts.out is not None:
             opts.out.mkdir(parents=True, exist_ok=True)
         else:
@@ -1164,17 +1424,19 @@ async def run_capture(opts: CaptureOptions, say: Callable[[str], None] | None = 
         out(f"run: {run_dir}")
         if opts.launch:
             launchable = [t for t in targets if not t.custom]
-            await asyncio.gather(*(launch_one(t, opts.mock_url, out) for t in launchable))
+            await asyncio.gather(*(launch_one(t, opts.mock_url, out, scrub) for t in launchable))
         if docker_gws is not None:
             for t in targets:
                 if not t.custom:
-                    await docker_one(docker_gws, t, info_run.id, out)
+                    await docker_one(docker_gws, t, info_run.id, out, scrub)
         for t in targets:
             if t.info.skipped:
                 results[t.name].skipped = t.info.skipped
                 out(f"{t.name}: skipped: {t.info.skipped}")
             else:
                 out(f"{t.name}: gateway {redact_url(t.base_url)}  upstream (its mock channel) {t.channel_url}")
+                if t.info.not_run:
+                    out(f"{t.name}: not run: {t.info.not_run}")
         merge_gateways()
         write_run_info(run_dir, info_run, scrub)
         # The run is self-contained: analyze reads case notes from this copy (secrets scrubbed).
@@ -1185,8 +1447,7 @@ async def run_capture(opts: CaptureOptions, say: Callable[[str], None] | None = 
         active = [t for t in targets if not t.info.skipped]
         reporter.start({t.name: sum(1 for i in t.items for x in i.exchange_ids() if x not in done_ids) for t in active})
         try:
-            state = mock_server.state if mock_server is not None else None
-            await asyncio.gather(*(_worker(t, opts, done_by_id, writer, reporter, results[t.name], state)
+            await asyncio.gather(*(_worker(t, opts, done_by_id, writer, reporter, results[t.name], channels[t.name])
                                    for t in active))
         finally:
             reporter.stop()
@@ -1206,6 +1467,14 @@ async def run_capture(opts: CaptureOptions, say: Callable[[str], None] | None = 
         if docker_gws is not None:
             with contextlib.suppress(Exception):
                 await docker_gws.stop_all()
+        if heartbeat is not None:
+            heartbeat.cancel()
+        # Leases are given back (bounded: a mock that went away must not hold up the exit).
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(asyncio.gather(*(c.release() for c in channels.values()), return_exceptions=True), 2.0)
+        if control_client is not None:
+            with contextlib.suppress(Exception):
+                await control_client.aclose()
         if mock_server is not None:
             with contextlib.suppress(Exception):
                 await mock_server.stop()

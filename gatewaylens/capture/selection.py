@@ -4,8 +4,9 @@ A user's own gateway given as ``--gateway NAME=URL`` is assumed to accept the th
 at the standard paths and to take model names exactly as the corpus writes them.  Which *upstream
 kind* it calls is decided by the user's gateway configuration, not by capture, so capture cannot
 choose it per case: the user states it with ``--upstream openai|anthropic`` (default ``openai``) or
-per gateway as ``NAME:anthropic=URL``.  Cases whose ``upstream`` list excludes that kind are
-recorded as ``unsupported`` (with the reason) rather than sent and mislabelled.  A gateways file
+per gateway as ``NAME:anthropic=URL`` (:attr:`GatewayProfile.upstream_only`).  The case runs meant
+for the other kind are not run, and said once for the gateway (``GatewayInfo.not_run``), rather
+than sent and mislabelled or listed as one "unsupported" exchange each.  A gateways file
 (:class:`GatewaysFile`) gives full control: custom paths, headers, model names, dialects and
 routes for both upstream kinds.
 """
@@ -22,7 +23,7 @@ from urllib.parse import urlsplit
 from pydantic import ValidationError
 
 from gatewaylens.capture.corpus import InputError, read_json_file, validate_items
-from gatewaylens.capture.models import GatewayProfile, GatewaysFile, Route, Unsupported
+from gatewaylens.capture.models import GatewayProfile, GatewaysFile, Route
 from gatewaylens.dialects import DIALECT_PATHS, DIALECTS, UPSTREAMS, UpstreamKind, redact_url
 from gatewaylens.errors import first_error, one_line
 
@@ -44,9 +45,17 @@ def builtin_profiles() -> dict[str, GatewayProfile]:
 
 
 def check_url(url: str, what: str) -> str:
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+        port = parts.port  # raises ValueError when out of range or not a number
+    except ValueError as e:
+        raise InputError(f"{what}: URL {redact_url(url)!r} is not usable: {one_line(str(e), 80)}") from None
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise InputError(f"{what}: URL must look like http://HOST:PORT, got {redact_url(url)!r}")
+    if port == 0:
+        raise InputError(f"{what}: URL {redact_url(url)!r}: port 0 is not a port one can connect to")
+    if any(c.isspace() or not c.isprintable() for c in url):
+        raise InputError(f"{what}: URL {redact_url(url)!r} holds spaces or control characters")
     return url
 
 
@@ -57,10 +66,7 @@ def custom_profile(name: str, url: str, upstream: UpstreamKind) -> GatewayProfil
         title=f"{name} (user gateway)",
         base_url=url,
         routes=[Route(dialect=d, upstream=upstream, path=DIALECT_PATHS[d]) for d in DIALECTS],
-        unsupported=[Unsupported(dialect=d, upstream=other, reason=(
-            f"user gateway {name!r} is configured for an {upstream} upstream "
-            f"(--upstream / --gateway {name}:KIND=URL); this case asks for an {other} upstream"))
-            for d in DIALECTS for other in UPSTREAMS if other != upstream],
+        upstream_only=upstream,
         notes=f"user gateway from --gateway; configured by the user for an {upstream} upstream",
     )
 

@@ -2,6 +2,19 @@
 
 Routing: ``/ch/<channel>/<path>`` attributes a request to ``channel`` (default: ``default``);
 ``/__mock/...`` is the control API.  Every other request is recorded, even malformed or unknown.
+
+Isolation (see README, "Secrets and isolation"):
+
+* **Control token.**  Reading (``log``, ``last``), scripting and resetting a channel needs a token in
+  the ``x-gwl-token`` header: the mock's own control token (random per process unless given; the
+  ``mock`` command prints it), or the lease token of that channel.  ``health`` and taking a lease
+  need none.  A mock started with ``require_token=False`` (``mock --no-token``) checks no token.
+* **Leases.**  ``POST /__mock/lease?channel=C`` gives one client (a capture run) the channel and a
+  token for it; another client asking for the same channel while the lease is live gets a 409.
+  A lease lasts ``ttl_s`` (default 60 s) and is renewed by every call made with its token.
+* **Reset generation.**  Each channel counts the resets that touched it (``generation``, with the
+  time of the last one, ``reset_at``), reported by ``log``, ``script``, ``lease`` and ``health``: a
+  reader notices a reset it did not make even when the records it would have read are gone.
 """
 
 from __future__ import annotations
@@ -9,14 +22,18 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import hmac
+import ipaddress
 import json
 import math
 import re
+import secrets
 import sys
 import time
 import uuid
 from collections import deque
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
@@ -39,20 +56,77 @@ from gatewaylens.redaction import (
     redact_json_text,
     redact_path,
     redact_query,
+    redact_text,
     redaction_marker,
 )
 
 CHANNEL_RE = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 DEFAULT_CHANNEL = "default"
 DEFAULT_MAX_RECORDS = 10_000
+#: The header that carries a control or lease token.
+TOKEN_HEADER = "x-gwl-token"
+DEFAULT_LEASE_TTL_S = 60.0
+MAX_LEASE_TTL_S = 86_400.0
+
+
+def new_token() -> str:
+    return secrets.token_urlsafe(18)
+
+
+def is_loopback_host(host: str) -> bool:
+    """``localhost`` or a loopback address; anything else (0.0.0.0, ::, a LAN address, a name)
+    exposes the mock beyond this machine."""
+    h = host.strip().strip("[]").lower()
+    if h == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(h).is_loopback
+    except ValueError:
+        return False
+
+
+@dataclass
+class Lease:
+    """One client's hold on a channel."""
+
+    token: str
+    holder: str
+    ttl_s: float | None  # None: until released (an in-process owner)
+    expires: float | None  # time.monotonic() deadline
+
+    def live(self, now: float | None = None) -> bool:
+        return self.expires is None or (now if now is not None else time.monotonic()) < self.expires
+
+    def renew(self) -> None:
+        if self.ttl_s is not None:
+            self.expires = time.monotonic() + self.ttl_s
+
+    def expires_in(self) -> float | None:
+        return None if self.expires is None else max(0.0, round(self.expires - time.monotonic(), 1))
+
+
+class LeaseBusy(Exception):
+    """The channel is leased by another client."""
 
 
 class MockState:
     """Records and scripts, per channel.  Bounded: each channel keeps its newest ``max_records``."""
 
     def __init__(self, *, record_file: Path | None = None, latency_ms: float = 0.0, record: bool = True,
-                 max_records: int = DEFAULT_MAX_RECORDS, log: Callable[[str], None] | None = None) -> None:
+                 max_records: int = DEFAULT_MAX_RECORDS, log: Callable[[str], None] | None = None,
+                 on_secrets: Callable[[set[str]], None] | None = None, token: str | None = None,
+                 require_token: bool = True) -> None:
         self.instance = uuid.uuid4().hex[:12]
+        #: the control token (None: the mock runs open, no token is checked)
+        self.token: str | None = (token or new_token()) if require_token else None
+        self.leases: dict[str, Lease] = {}
+        #: resets per channel, resets of every channel, and when the last of each happened
+        self._generations: dict[str, int] = {}
+        self._reset_times: dict[str, datetime] = {}
+        self._reset_all = 0
+        self._reset_all_time: datetime | None = None
+        #: called with the exact secrets redacted from each request (never stored)
+        self.on_secrets = on_secrets
         self.started = datetime.now(UTC)
         self.seq = 0
         #: ``(seq, record as JSON)`` per channel.  Kept serialised: a string is one object the
@@ -67,6 +141,80 @@ class MockState:
         self.max_records = max_records
         self.log = log
         self._record_fh: IO[str] | None = record_file.open("a", encoding="utf-8") if record_file else None
+
+    # ---------------------------------------------------------------- leases, tokens, generations
+    def generation(self, channel: str) -> int:
+        return self._generations.get(channel, 0) + self._reset_all
+
+    def reset_at(self, channel: str) -> datetime | None:
+        times = [t for t in (self._reset_times.get(channel), self._reset_all_time) if t is not None]
+        return max(times) if times else None
+
+    def generations(self) -> dict[str, int]:
+        names = set(self._generations) | set(self.records) | set(self.leases)
+        return {n: self.generation(n) for n in sorted(names) if self.generation(n)}
+
+    def reset(self, channel: str | None) -> int:
+        """Drop the records and scripts of one channel (or all); the generation counts it."""
+        now = datetime.now(UTC)
+        if channel is None:
+            cleared = sum(len(q) for q in self.records.values())
+            self.records.clear()
+            self.scripts.clear()
+            self._reset_all += 1
+            self._reset_all_time = now
+        else:
+            cleared = len(self.records.pop(channel, ()))
+            self.scripts.pop(channel, None)
+            self._generations[channel] = self._generations.get(channel, 0) + 1
+            self._reset_times[channel] = now
+        return cleared
+
+    def live_lease(self, channel: str) -> Lease | None:
+        lease = self.leases.get(channel)
+        if lease is not None and not lease.live():
+            del self.leases[channel]
+            return None
+        return lease
+
+    def lease(self, channel: str, holder: str, ttl_s: float | None = DEFAULT_LEASE_TTL_S,
+              token: str | None = None) -> Lease:
+        """Take (or, with its token, renew) the lease on ``channel``; :class:`LeaseBusy` when another
+        client holds it."""
+        current = self.live_lease(channel)
+        if current is not None:
+            if token is not None and hmac.compare_digest(token, current.token):
+                current.renew()
+                return current
+            raise LeaseBusy(channel)
+        lease = Lease(token=new_token(), holder=holder[:200], ttl_s=ttl_s,
+                      expires=None if ttl_s is None else time.monotonic() + ttl_s)
+        self.leases[channel] = lease
+        return lease
+
+    def release(self, channel: str, token: str | None) -> bool:
+        lease = self.live_lease(channel)
+        if lease is None:
+            return False
+        if token is None or not (hmac.compare_digest(token, lease.token) or self.is_admin(token)):
+            raise LeaseBusy(channel)
+        del self.leases[channel]
+        return True
+
+    def is_admin(self, token: str | None) -> bool:
+        return self.token is None or (token is not None and hmac.compare_digest(token, self.token))
+
+    def authorized(self, token: str | None, channel: str | None) -> bool:
+        """May a control call carrying ``token`` act on ``channel`` (None: every channel)?"""
+        if self.is_admin(token):
+            return True
+        if channel is None or token is None:
+            return False
+        lease = self.live_lease(channel)
+        if lease is not None and hmac.compare_digest(token, lease.token):
+            lease.renew()
+            return True
+        return False
 
     def close(self) -> None:
         if self._record_fh:
@@ -253,11 +401,28 @@ class MockApp:
         if channel is not None and not CHANNEL_RE.match(channel):
             return _control_error(400, "channel must match [A-Za-z0-9._-]{1,64}")
         st = self.state
+        token = request.headers.get(TOKEN_HEADER)
+        if op == "lease":
+            return await self._lease(request, channel, token)
+        # The channel a call acts on (None: every channel, which only the control token may touch).
+        scoped = channel if channel is not None else (DEFAULT_CHANNEL if op in ("last", "script") else None)
+        if op in ("reset", "log", "last", "script") and not st.authorized(token, scoped):
+            lease = st.live_lease(scoped) if scoped is not None else None
+            target = f"channel {scoped!r}" if scoped is not None else "every channel"
+            why = (f"{target} is leased by {lease.holder!r}: send its lease token" if lease is not None else
+                   f"{target} needs the mock's control token (printed by `mock` at start)")
+            status = 401 if token is None else 403
+            return _control_error(status, f"{request.method} /__mock/{op}: {why} in the {TOKEN_HEADER} header")
         handlers: dict[tuple[str, str], Callable[[], Any]] = {
             ("POST", "reset"): lambda: self._reset(channel),
             ("GET", "health"): lambda: _json({"status": "ok", "instance": st.instance, "last_seq": st.seq,
                                               "started": st.started.isoformat(), "recording": st.record,
-                                              "channels": {k: len(v) for k, v in st.records.items()}}),
+                                              "channels": {k: len(v) for k, v in st.records.items()},
+                                              "in_flight": sum(st.in_flight.values()),
+                                              "auth": "open" if st.token is None else "token",
+                                              "generations": st.generations(),
+                                              "leases": {k: {"holder": v.holder, "expires_in_s": v.expires_in()}
+                                                         for k, v in list(st.leases.items()) if st.live_lease(k)}}),
             ("GET", "log"): lambda: self._log(request, channel),
             ("GET", "last"): lambda: self._last(channel),
             ("GET", "script"): lambda: _json({"channel": channel or DEFAULT_CHANNEL, "steps": [
@@ -277,14 +442,58 @@ class MockApp:
 
     def _reset(self, channel: str | None) -> web.Response:
         st = self.state
+        cleared = st.reset(channel)
+        out: dict[str, Any] = {"reset": channel or "all", "cleared": cleared, "last_seq": st.seq, "instance": st.instance}
+        if channel is not None:
+            out["generation"] = st.generation(channel)
+        return _json(out)
+
+    def _channel_state(self, channel: str) -> str:
+        """``"generation":N,"reset_at":...`` for a JSON answer about one channel."""
+        at = self.state.reset_at(channel)
+        return f'"generation":{self.state.generation(channel)},"reset_at":{json.dumps(at.isoformat() if at else None)}'
+
+    async def _lease(self, request: web.Request, channel: str | None, token: str | None) -> web.Response:
+        st = self.state
+        if request.method == "GET":
+            return _json({"leases": {k: {"holder": v.holder, "expires_in_s": v.expires_in()}
+                                     for k, v in list(st.leases.items()) if st.live_lease(k)}})
         if channel is None:
-            cleared = sum(len(q) for q in st.records.values())
-            st.records.clear()
-            st.scripts.clear()
-        else:
-            cleared = len(st.records.pop(channel, ()))
-            st.scripts.pop(channel, None)
-        return _json({"reset": channel or "all", "cleared": cleared, "last_seq": st.seq, "instance": st.instance})
+            return _control_error(400, "/__mock/lease needs ?channel=NAME")
+        if request.method == "DELETE":
+            try:
+                released = st.release(channel, token)
+            except LeaseBusy:
+                return _control_error(403, f"channel {channel!r} is leased by another client; only its lease token "
+                                      "or the mock's control token can release it")
+            return _json({"channel": channel, "released": released})
+        if request.method != "POST":
+            return _control_error(405, f"method {request.method} not allowed for /__mock/lease; known: "
+                                  "GET /__mock/lease, POST /__mock/lease, DELETE /__mock/lease")
+        raw = await request.read()
+        try:
+            data = json.loads(raw) if raw.strip() else {}
+        except (ValueError, RecursionError):
+            return _control_error(400, "lease body is not JSON")
+        if not isinstance(data, dict):
+            return _control_error(400, "lease body must be a JSON object")
+        holder, ttl = data.get("holder", ""), data.get("ttl_s", DEFAULT_LEASE_TTL_S)
+        if not isinstance(holder, str) or not isinstance(ttl, (int, float)) or isinstance(ttl, bool) or not (
+                0 < ttl <= MAX_LEASE_TTL_S):
+            return _control_error(400, f"lease: holder must be a string and ttl_s a number in (0, {MAX_LEASE_TTL_S:g}]")
+        try:
+            lease = st.lease(channel, printable(holder) or "(unnamed)", float(ttl), token)
+        except LeaseBusy:
+            cur = st.live_lease(channel)
+            left = f"; the lease ends in {cur.expires_in():g} s unless renewed" if cur and cur.expires_in() is not None else ""
+            return _control_error(409, f"channel {channel!r} is in use by another client "
+                                  f"({cur.holder if cur else 'unknown'}){left}")
+        body = {"channel": channel, "token": lease.token, "holder": lease.holder, "ttl_s": lease.ttl_s,
+                "expires_in_s": lease.expires_in(), "instance": st.instance, "last_seq": st.seq,
+                "generation": st.generation(channel)}
+        at = st.reset_at(channel)
+        body["reset_at"] = at.isoformat() if at else None
+        return _json(body)
 
     def _log(self, request: web.Request, channel: str | None) -> web.Response:
         try:
@@ -306,8 +515,9 @@ class MockApp:
         if limit:
             recs = recs[:limit]
         in_flight = st.in_flight.get(channel, 0) if channel is not None else sum(st.in_flight.values())
+        gen = ("," + self._channel_state(channel)) if channel is not None else ""
         body = ('{"instance":' + json.dumps(st.instance) + ',"last_seq":' + str(st.seq) + ',"in_flight":'
-                + str(in_flight) + ',"records":[' + ",".join(text for _, text in recs) + "]}")
+                + str(in_flight) + gen + ',"records":[' + ",".join(text for _, text in recs) + "]}")
         return web.Response(text=body, content_type="application/json")
 
     def _last(self, channel: str | None) -> web.Response:
@@ -345,8 +555,10 @@ class MockApp:
         q.extend(script.steps)
         # instance and last_seq let a client that posts a script before each request (capture) notice a
         # restarted mock without a separate health/log round trip.
+        at = self.state.reset_at(channel)
         return _json({"channel": channel, "queued": len(q), "instance": self.state.instance,
-                      "last_seq": self.state.seq})
+                      "last_seq": self.state.seq, "generation": self.state.generation(channel),
+                      "reset_at": at.isoformat() if at else None})
 
     # ---------------------------------------------------------------- upstream API
     async def upstream(self, request: web.Request) -> web.StreamResponse:
@@ -372,7 +584,7 @@ class MockApp:
                 raise
             except Exception as e:  # a request the mock cannot answer is malformed input: a 4xx, never a 500
                 rec.notes.append(f"the mock could not answer this request ({type(e).__name__}); answered 400")
-                msg = f"gatewaylens mock: cannot answer this request: {type(e).__name__}: {str(e)[:200]}"
+                msg = f"gatewaylens mock: cannot answer this request: {type(e).__name__}: {redact_text(str(e)[:200])}"
                 resp, holder[0] = self._plain(400, error_body(dialect, 400, msg), dialect=dialect)
                 return resp
             finally:
@@ -397,8 +609,8 @@ class MockApp:
                          "replacements, body_b64 holds the exact bytes")
         parsed: Any = None
         is_json = False
+        found: set[str] = set()
         if text:
-            found: set[str] = set()
             text, parsed, is_json, found = redact_json_text(text)
             if found:
                 redacted.append("body")
@@ -432,6 +644,10 @@ class MockApp:
         safe_path, safe_raw = redact_path(path, pfound), redact_path(request.path, pfound)
         if pfound:
             redacted.append("path")
+        if self.state.on_secrets is not None and (hfound or qfound or pfound or redacted):
+            # An in-process owner (capture) learns the exact values, to scrub them from everything it
+            # writes: a gateway that echoes its own upstream key in free text is caught that way too.
+            self.state.on_secrets(hfound | qfound | pfound | found)
         return RecordedExchange.model_construct(
             seq=0, channel=channel, instance=self.state.instance, time=started, duration_ms=0.0,
             method=request.method, path=safe_path, raw_path=safe_raw, query=query, headers=headers,
@@ -456,7 +672,8 @@ class MockApp:
             if item:
                 return self._plain(200, item)
         if dialect is None:
-            return self._plain(404, {"error": {"message": f"gatewaylens mock: no route {request.method} {path}",
+            # The redacted path: a key in the URL must not come back in the answer (nor in the record of it).
+            return self._plain(404, {"error": {"message": f"gatewaylens mock: no route {request.method} {rec.path}",
                                                "type": "not_found_error"}})
         step = st.next_step(channel)
         delay = (step.delay_ms if step else 0) + st.latency_ms
@@ -535,14 +752,26 @@ class MockApp:
 
 
 class MockServer:
-    """Run the mock in-process (used by capture and tests)."""
+    """Run the mock in-process (used by capture and tests).
+
+    ``token``: the control token (default: a random one, see :attr:`token`); ``require_token=False``
+    runs the control API open.  A host that is not loopback needs ``allow_remote=True``.
+    ``shutdown_s`` bounds how long :meth:`stop` waits for requests still being answered (a
+    scripted delay) before cancelling them; they are recorded as cut."""
 
     def __init__(self, host: str = "127.0.0.1", port: int = 9999, *, record_file: Path | None = None,
                  latency_ms: float = 0.0, record: bool = True, max_records: int = DEFAULT_MAX_RECORDS,
-                 log: Callable[[str], None] | None = None) -> None:
+                 log: Callable[[str], None] | None = None, on_secrets: Callable[[set[str]], None] | None = None,
+                 token: str | None = None, require_token: bool = True, allow_remote: bool = False,
+                 shutdown_s: float = 0.25) -> None:
+        if not allow_remote and not is_loopback_host(host):
+            raise ValueError(f"{host} is not a loopback address: binding it exposes the mock and its control API "
+                             "beyond this machine; pass allow_remote=True (mock --allow-remote) to do it anyway")
         self.host, self.port = host, port
+        self.shutdown_s = shutdown_s
         self.state = MockState(record_file=record_file, latency_ms=latency_ms, record=record,
-                               max_records=max_records, log=log)
+                               max_records=max_records, log=log, on_secrets=on_secrets, token=token,
+                               require_token=require_token)
         self.mock = MockApp(self.state)
         self._runner: web.AppRunner | None = None
 
@@ -550,8 +779,22 @@ class MockServer:
     def url(self) -> str:
         return f"http://{self.host}:{self.port}"
 
+    @property
+    def token(self) -> str | None:
+        """The control token (None when the mock runs open)."""
+        return self.state.token
+
+    @property
+    def control_headers(self) -> dict[str, str]:
+        """Headers a control call needs (``{"x-gwl-token": token}``, or none when open)."""
+        return {TOKEN_HEADER: self.state.token} if self.state.token else {}
+
     async def start(self) -> None:
-        self._runner = web.AppRunner(self.mock.app, access_log=None, handle_signals=False)
+        # A short shutdown bound: stopping must not wait for a 100 s scripted delay (aiohttp's default
+        # is 60 s, and it is waited twice: for the handlers, then per connection); handlers still
+        # running are cancelled and their requests recorded as cut.
+        self._runner = web.AppRunner(self.mock.app, access_log=None, handle_signals=False,
+                                     shutdown_timeout=self.shutdown_s)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.host, self.port, reuse_address=True)
         await site.start()

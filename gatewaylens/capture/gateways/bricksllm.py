@@ -341,6 +341,7 @@ class BricksLLMLauncher(Launcher):
 
     async def _configure(self, admin: str, admin_pass: str) -> None:
         """Provider settings with canary keys, then the client key that may use all of them."""
+        self.note_secrets(admin_pass, CLIENT_KEY, UPSTREAM_OPENAI_KEY, UPSTREAM_ANTHROPIC_KEY, UPSTREAM_VLLM_KEY)
         settings = [
             {"provider": "openai", "name": "gwlens-openai", "setting": {"apikey": UPSTREAM_OPENAI_KEY}},
             {"provider": "anthropic", "name": "gwlens-anthropic", "setting": {"apikey": UPSTREAM_ANTHROPIC_KEY}},

@@ -118,7 +118,9 @@ class ClaudeCodeRouterLauncher(_npm.NpmLauncher):
         conf_dir = ctx.workdir / "home" / ".claude-code-router"
         conf_dir.mkdir(parents=True, exist_ok=True)
         conf = conf_dir / "config.json"
-        conf.write_text(json.dumps(make_config(ctx.channel_url, ctx.port), indent=2))
+        config = make_config(ctx.channel_url, ctx.port)
+        self.note_config(config)
+        conf.write_text(json.dumps(config, indent=2))
         conf.chmod(0o600)
         env = {
             "GWLENS_CCR_APIKEY": CLIENT_KEY,

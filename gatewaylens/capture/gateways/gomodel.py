@@ -14,7 +14,9 @@ the channel) and never downloads its external model list (``model_list.url: ""``
 Quirks worth knowing when reading captures: GoModel listens on ``:PORT`` (every interface; it has
 no host option, so the launcher protects it with a master key); by default it adds
 ``stream_options.include_usage`` to streaming chat requests (``ENFORCE_RETURNING_USAGE_DATA``)
-and retries upstream 429/5xx up to 3 times with backoff.
+and retries upstream 429, 502, 503 and 504, never 500, up to 3 times with backoff
+(``internal/llmclient/client.go: isRetryable``), but never a passthrough POST
+(``canRetryPassthrough``).
 """
 
 from __future__ import annotations
@@ -48,8 +50,7 @@ OPENAI_MODEL = "openai/gpt-4o-mini"
 ANTHROPIC_MODEL = "anthropic/claude-3-5-haiku-latest"
 
 WHY_NOT_INSTALLABLE = ("cannot be installed here: its go.mod declares `module gomodel`, not "
-                       "github.com/enterpilot/gomodel, so the Go module proxy cannot serve it to `go install`; "
-                       "a binary you built yourself can be placed at .gateways/bin/gomodel")
+                       "github.com/enterpilot/gomodel, so the Go module proxy cannot serve it to `go install`")
 
 
 def gomodel_config(channel_url: str, port: int | str = 8080) -> dict[str, Any]:
@@ -123,12 +124,16 @@ PROFILE = GatewayProfile(
     ],
     client_headers={"Authorization": f"Bearer {CLIENT_KEY}"},
     image=IMAGE,
-    install="not installable from the Go module proxy (go.mod declares `module gomodel`); "
-            "drop a binary you built at .gateways/bin/gomodel (+ gomodel.version)",
+    install="not installable from the Go module proxy (go.mod declares `module gomodel`); build it in your own "
+            "checkout and register it: scripts/register-built-gateway.sh gomodel BINARY SOURCE_DIR",
     launcher=NAME,
     version=PINNED_VERSION,
     notes="Listens on all interfaces (no host option; protected by a master key). Streaming chat gains "
-          "stream_options.include_usage by default. Upstream 429/5xx are retried up to 3 times.",
+          "stream_options.include_usage by default. Translated calls: upstream 429/502/503/504 are retried up "
+          "to 3 times with backoff from 1 s, a 500 is not retried (internal/llmclient/client.go isRetryable); "
+          "passthrough POSTs are never retried (canRetryPassthrough). 5 failed translated requests in a row "
+          "(5xx; 429 excluded) open the provider's circuit breaker: for 30 s requests to it are refused "
+          "without an upstream call.",
 )
 
 PROFILES: list[GatewayProfile] = [PROFILE]
@@ -144,6 +149,7 @@ class GoModelLauncher(GoBinaryLauncher):
     async def start(self, ctx: LaunchContext) -> Launched:
         self.require_available()
         write_config(ctx.workdir, ctx.channel_url, ctx.port)
+        self.note_config(gomodel_config(ctx.channel_url, ctx.port))
         env = {
             **gomodel_env(),
             # GoModel reads config.yaml and writes .cache/ and data/ relative to its cwd (the workdir).

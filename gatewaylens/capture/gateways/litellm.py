@@ -179,7 +179,9 @@ class LiteLLMLauncher(Launcher):
             raise LaunchError(reason)
         config = ctx.workdir / "litellm-config.yaml"
         # The config names only environment variables, so no key is ever written to disk.
-        config.write_text(yaml.safe_dump(make_config(ctx.channel_url), sort_keys=False))
+        data = make_config(ctx.channel_url)
+        self.note_config(data)
+        config.write_text(yaml.safe_dump(data, sort_keys=False))
         env = {
             "LITELLM_MASTER_KEY": MASTER_KEY,
             "GWLENS_OPENAI_KEY": UPSTREAM_KEYS["openai"],
