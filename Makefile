@@ -9,7 +9,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 GATEWAYS ?= all
 
-.PHONY: setup gateways gateways-from-source browser run test test-fast lint bench sample-report clean
+.PHONY: setup gateways gateways-from-source browser run test test-fast lint bench sample-report dist clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -56,6 +56,11 @@ bench: gateways
 
 sample-report: gateways
 	@bash scripts/sample-report.sh
+
+# The wheel (corpus, compose file, install scripts included: see README "Packaging") into dist/.
+dist: setup
+	@$(BIN)/pip wheel -q --no-deps -w dist .
+	@ls dist/*.whl
 
 clean:
 	rm -rf $(VENV) .gateways gateways/npm/node_modules

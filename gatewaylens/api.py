@@ -8,6 +8,7 @@ Everything here is quiet: no signal handlers, nothing on the terminal unless ``v
     result = analyze(exchanges)                           # findings, behaviours, scores
     outcome = check(exchanges, "tests/gatewaylens/fixtures")
     assert not outcome.regressions, outcome.lines()
+    assert_translation(exchanges, no_errors=True)          # or: the pytest plugin's fixtures
 """
 
 from __future__ import annotations
@@ -19,7 +20,6 @@ import sys
 import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +35,8 @@ from gatewaylens.analyze.fixtures import (
 )
 from gatewaylens.analyze.models import Behaviour, Finding, GatewayScore
 from gatewaylens.analyze.report import Aggregator
-from gatewaylens.capture.corpus import InputError
+from gatewaylens.assertions import TranslationChanged, assert_translation
+from gatewaylens.capture.corpus import InputError, shipped_corpus_paths
 from gatewaylens.capture.corpus import load_corpus as _load_corpus_file
 from gatewaylens.capture.models import Case, Corpus, Exchange, GatewayProfile
 from gatewaylens.capture.rundir import load_done
@@ -56,7 +57,9 @@ __all__ = [
     "GatewayScore",
     "InputError",
     "MockServer",
+    "TranslationChanged",
     "analyze",
+    "assert_translation",
     "capture",
     "check",
     "gateway_profiles",
@@ -80,19 +83,10 @@ class MockServer(_MockServer):
         return f"{self.url}/ch/{name}"
 
 
-def _shipped_corpus_path() -> Path:
-    packaged = resources.files("gatewaylens") / "data" / "corpus.json"
-    if packaged.is_file():
-        return Path(str(packaged))
-    checkout = Path(__file__).resolve().parents[1] / "corpus.json"  # a source checkout (editable install)
-    if checkout.is_file():
-        return checkout
-    raise InputError("the shipped corpus is missing from this installation (gatewaylens/data/corpus.json)")
-
-
 def shipped_corpus() -> Corpus:
-    """The corpus that ships with gatewaylens."""
-    return _load_corpus_file(_shipped_corpus_path()).corpus
+    """The corpus that ships with gatewaylens (``corpus.json`` and ``corpus.d/``, merged), read from
+    the installed package (or the checkout it runs from), whatever the current directory."""
+    return _load_corpus_file(shipped_corpus_paths()).corpus
 
 
 def load_corpus(path_or_data: str | Path | Mapping[str, Any] | Sequence[Any]) -> Corpus:

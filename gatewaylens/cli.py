@@ -1,4 +1,4 @@
-"""``gatewaylens``: one entry point with the three stages, and ``probe``, as subcommands."""
+"""``gatewaylens``: one entry point with the three stages, ``probe``, and the corpus, schema and gateways tools as subcommands."""
 
 from __future__ import annotations
 
@@ -8,31 +8,36 @@ import click
 
 from gatewaylens import __version__
 
-_STAGES = {
-    "mock": ("gatewaylens.mock.cli", "Run the recording mock upstream."),
-    "capture": ("gatewaylens.capture.cli", "Replay the corpus through gateways and store every exchange."),
-    "analyze": ("gatewaylens.analyze.cli", "Turn a run into translation maps, findings, a report and fixtures."),
-    "probe": ("gatewaylens.probe", "Send one request through one gateway and show what it did to it."),
+#: name -> (module, attribute, one-line help); loaded only when used
+_COMMANDS = {
+    "mock": ("gatewaylens.mock.cli", "main", "Run the recording mock upstream."),
+    "capture": ("gatewaylens.capture.cli", "main", "Replay the corpus through gateways and store every exchange."),
+    "analyze": ("gatewaylens.analyze.cli", "main", "Turn a run into translation maps, findings, a report and fixtures."),
+    "probe": ("gatewaylens.probe", "main", "Send one request through one gateway and show what it did to it."),
+    "corpus": ("gatewaylens.tools_cli", "corpus_cmd", "The shipped corpus: corpus export PATH writes it for editing."),
+    "schema": ("gatewaylens.tools_cli", "schema_cmd", "JSON Schema of a file format (corpus, run, findings, ...)."),
+    "gateways": ("gatewaylens.tools_cli", "gateways_cmd", "The built-in gateways: list (ready or why not), install."),
 }
 
 
 class _Stages(click.Group):
-    """Loads a stage only when it is used, so ``gatewaylens mock`` does not import analyze."""
+    """Loads a command only when it is used, so ``gatewaylens mock`` does not import analyze."""
 
     def list_commands(self, ctx: click.Context) -> list[str]:
-        return list(_STAGES)
+        return list(_COMMANDS)
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
-        if cmd_name not in _STAGES:
+        if cmd_name not in _COMMANDS:
             return None
-        cmd = importlib.import_module(_STAGES[cmd_name][0]).main
+        module, attr, _help = _COMMANDS[cmd_name]
+        cmd = getattr(importlib.import_module(module), attr)
         assert isinstance(cmd, click.Command)
         return cmd
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
-        """Each stage once, with its one-line description (without importing the stage)."""
+        """Each command once, with its one-line description (without importing it)."""
         with formatter.section("Commands"):
-            formatter.write_dl([(name, help_) for name, (_mod, help_) in _STAGES.items()])
+            formatter.write_dl([(name, help_) for name, (_mod, _attr, help_) in _COMMANDS.items()])
 
 
 @click.group(cls=_Stages, context_settings={"help_option_names": ["-h", "--help"]})

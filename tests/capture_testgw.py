@@ -7,7 +7,7 @@ It accepts the three dialect paths and forwards each request to the same path on
 ``normal``  forward once; ``retry``: forward again when the upstream answered >= 500;
 ``double``: always two upstream calls; ``hang``: never answer; ``die``: exit the process at once;
 ``die-mid-stream``: relay the first upstream chunk of a stream, then exit; ``garbage``: answer 200
-with bytes that are not JSON; ``echo``: add the client's Authorization value to the JSON answer
+with bytes that are not JSON; ``garbage-after``: the same after calling the upstream; ``echo``: add the client's Authorization value to the JSON answer
 (a gateway leaking a key); ``slow``: touch ``<signal-dir>/slow-<name>`` then wait
 ``x-testgw-sleep`` seconds before forwarding; ``triple``: three upstream calls, ``model`` rewritten
 to ``call<i>-<model>``, the last answer relayed; ``echo-all``: add every client header and the
@@ -15,6 +15,13 @@ raw query to the JSON answer; ``canary``: send every shape of secret in :data:`G
 upstream (JSON body keys, JSON-valued headers, credential headers, a key in a URL path, ``?pwd=``)
 and echo them all back to the client, with the client's own headers and body (a debug-happy
 gateway: JSON answer fields, a response header, and an extra SSE frame before a relayed stream).
+
+Stream and usage modes (the answer is read whole from the upstream, rewritten, and relayed; each
+breaks exactly one thing, for analyze's stream checks): ``rechunk``: every text delta split in
+two (a faithful re-chunking); ``drop-delta``: the second text delta left out; ``reorder-stop``
+(Messages): the last ``content_block_stop`` sent after ``message_delta``; ``usage-after-done``
+(Chat Completions): the usage chunk sent after ``data: [DONE]``; ``lose-cached``: the cached-token
+counter removed from the usage; ``plus-one``: one added to the output token count.
 
 Conversation modes (cross-turn checks): ``ids-mapped``: tool-call ids the upstream issues reach the
 client as ``gwtool_<n>``, and are mapped back to the upstream's own on later requests;
@@ -98,6 +105,108 @@ def _without_signatures(value: object) -> object:
 
 
 HOP = {"host", "content-length", "transfer-encoding", "connection", "accept-encoding", "x-testgw-mode"}
+REWRITE_MODES = {"rechunk", "drop-delta", "reorder-stop", "usage-after-done", "lose-cached", "plus-one"}
+Frame = tuple[str | None, str]
+
+
+def parse_sse(text: str) -> list[Frame]:
+    """``(event, data)`` per SSE frame (a plain parser: this gateway stays independent of gatewaylens)."""
+    out: list[Frame] = []
+    for block in text.replace("\r\n", "\n").split("\n\n"):
+        event, data = None, []
+        for line in block.split("\n"):
+            if line.startswith("event:"):
+                event = line[6:].strip()
+            elif line.startswith("data:"):
+                data.append(line[5:].lstrip(" "))
+        if data:
+            out.append((event, "\n".join(data)))
+    return out
+
+
+def encode_sse(frames: list[Frame]) -> bytes:
+    return "".join((f"event: {e}\n" if e else "") + f"data: {d}\n\n" for e, d in frames).encode()
+
+
+def _usage_of(obj: dict[str, Any]) -> dict[str, Any] | None:
+    for holder in (obj, obj.get("response"), obj.get("message")):
+        if isinstance(holder, dict) and isinstance(holder.get("usage"), dict):
+            usage: dict[str, Any] = holder["usage"]
+            return usage
+    return None
+
+
+def rewrite_usage(usage: dict[str, Any], mode: str) -> None:
+    if mode == "lose-cached":
+        for details in ("prompt_tokens_details", "input_tokens_details"):
+            if isinstance(usage.get(details), dict):
+                usage[details].pop("cached_tokens", None)
+        usage.pop("cache_read_input_tokens", None)
+    elif mode == "plus-one":
+        for key in ("completion_tokens", "output_tokens"):
+            if isinstance(usage.get(key), int):
+                usage[key] += 1
+
+
+def _text_delta(obj: Any) -> tuple[dict[str, Any], str] | None:
+    """(the dict holding a text delta, its key) in any dialect's text-delta frame."""
+    if not isinstance(obj, dict):
+        return None
+    if obj.get("type") == "response.output_text.delta":
+        return obj, "delta"
+    delta = obj.get("delta")
+    if obj.get("type") == "content_block_delta" and isinstance(delta, dict) and delta.get("type") == "text_delta":
+        return delta, "text"
+    for ch in obj.get("choices") or ():
+        d = ch.get("delta") if isinstance(ch, dict) else None
+        if isinstance(d, dict) and isinstance(d.get("content"), str) and d["content"]:
+            return d, "content"
+    return None
+
+
+def rewrite_stream(frames: list[Frame], mode: str) -> list[Frame]:
+    parsed: list[tuple[str | None, Any]] = []
+    for event, data in frames:
+        try:
+            parsed.append((event, json.loads(data)))
+        except ValueError:
+            parsed.append((event, data))
+    out: list[tuple[str | None, Any]] = []
+    seen_text = 0
+    for event, obj in parsed:
+        holder = _text_delta(obj)
+        if holder is not None:
+            seen_text += 1
+            d, key = holder
+            if mode == "drop-delta" and seen_text == 2:
+                continue
+            if mode == "rechunk" and len(d[key]) > 1:
+                whole = d[key]
+                cut = len(whole) // 2
+                d[key] = whole[:cut]
+                out.append((event, json.loads(json.dumps(obj))))
+                d[key] = whole[cut:]
+        if isinstance(obj, dict) and mode in ("lose-cached", "plus-one"):
+            usage = _usage_of(obj)
+            if usage is not None:
+                rewrite_usage(usage, mode)
+        out.append((event, obj))
+    if mode == "reorder-stop":
+        stops = [i for i, (_, o) in enumerate(out) if isinstance(o, dict) and o.get("type") == "content_block_stop"]
+        deltas = [i for i, (_, o) in enumerate(out) if isinstance(o, dict) and o.get("type") == "message_delta"]
+        if stops and deltas:
+            out.insert(deltas[0], out.pop(stops[-1]))  # message_delta moves before the last stop
+    if mode == "usage-after-done":
+        at = [i for i, (_, o) in enumerate(out) if isinstance(o, dict) and o.get("usage") and not o.get("choices")]
+        if at:
+            out.append(out.pop(at[-1]))
+    # Responses events keep a sequence_number that counts every event.
+    seq = 0
+    for _, obj in out:
+        if isinstance(obj, dict) and "sequence_number" in obj:
+            obj["sequence_number"] = seq
+            seq += 1
+    return [(e, o if isinstance(o, str) else json.dumps(o, ensure_ascii=False)) for e, o in out]
 
 #: What the ``canary`` mode sends upstream and echoes back: one value per shape of secret the
 #: redaction must catch without being told (capture cannot know a custom gateway's own keys).
@@ -204,7 +313,12 @@ def make_app(name: str, upstream: str, signal_dir: Path | None, forward_all: boo
             up = await session["s"].post(url, data=data, headers=fwd)
             if body.get("stream") and up.status < 300 and mode in CONVERSATION_MODES:
                 return await relay_lines(request, up, mode)
-            if body.get("stream") and up.status < 300 and attempt + 1 >= calls:
+            if body.get("stream") and up.status < 300 and attempt + 1 >= calls and mode in REWRITE_MODES:
+                text = (await up.read()).decode("utf-8")
+                up.release()
+                out = encode_sse(rewrite_stream(parse_sse(text), mode))
+                return web.Response(status=up.status, body=out, content_type="text/event-stream")
+            if body.get("stream") and up.status < 300 and attempt + 1 >= calls and mode != "garbage-after":
                 headers = {"content-type": up.headers.get("content-type", "")}
                 if echo:
                     headers["x-upstream-cred"] = GATEWAY_CANARIES["header.x-upstream-cred"]
@@ -226,9 +340,13 @@ def make_app(name: str, upstream: str, signal_dir: Path | None, forward_all: boo
                 break
         if mode in CONVERSATION_MODES and raw:
             raw = rewriter.answer(mode, raw.decode()).encode()
+        if mode == "garbage-after":
+            return web.Response(status=200, body=b"\xff\xfe<<not json at all>>", content_type="application/octet-stream")
         answer = json.loads(raw) if raw else {}
         if mode == "echo" and isinstance(answer, dict):
             answer["echo_auth"] = request.headers.get("authorization")
+        if mode in ("lose-cached", "plus-one") and isinstance(answer, dict) and _usage_of(answer) is not None:
+            rewrite_usage(_usage_of(answer) or {}, mode)
         if mode == "echo-all" and isinstance(answer, dict):
             answer["echo"] = {"headers": dict(request.headers), "query": request.query_string}
         if echo and isinstance(answer, dict):

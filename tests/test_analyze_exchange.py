@@ -109,11 +109,17 @@ def test_headers_credential_forwarded_verbatim_is_reported_even_without_kept() -
 
 
 def test_headers_credential_replaced_and_custom_header_dropped() -> None:
+    # Header policy (analyze/headers.py): the gateway's own key instead of the client's is no finding,
+    # nor is the other provider's header left out; a dropped openai-beta to an OpenAI upstream is.
     r = analyze_exchange(_plain({"authorization": "Bearer " + redaction_marker("sk-client-canary-123456"),
-                                 "anthropic-beta": "gwl-beta"},
+                                 "anthropic-beta": "gwl-beta", "openai-beta": "assistants=v2"},
                                 {"x-api-key": redaction_marker("sk-gateway-own-999999")}))
     got = {(f.kind, f.path, f.to_path, f.severity) for f in r.findings if f.direction == "headers"}
-    assert got == {("changed", "authorization", "x-api-key", "info"), ("dropped", "anthropic-beta", None, "warn")}
+    assert got == {("dropped", "openai-beta", None, "warn")}
+    kept = analyze_exchange(_plain({"authorization": "Bearer " + redaction_marker("sk-client-canary-123456")},
+                                   {"x-api-key": redaction_marker("sk-gateway-own-999999")}), include_kept=True)
+    assert {(f.kind, f.path, f.to_path, f.severity) for f in kept.findings if f.direction == "headers"} == {
+        ("changed", "authorization", "x-api-key", "info")}
 
 
 def test_rejected_names_the_field_and_scores_half() -> None:

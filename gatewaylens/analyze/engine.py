@@ -15,14 +15,18 @@ from gatewaylens.analyze import severity as sev
 from gatewaylens.analyze.behaviours import generic
 from gatewaylens.analyze.calls import call_entries
 from gatewaylens.analyze.expectations import apply as apply_expectations
+from gatewaylens.analyze.headers import compare_headers
 from gatewaylens.analyze.leaks import leak_entries
-from gatewaylens.analyze.models import Direction, ExchangeSummary, FindingRow, Kind, Severity, StreamSummary
+from gatewaylens.analyze.models import Direction, ExchangeSummary, FindingRow, Severity, StreamSummary
 from gatewaylens.analyze.paths import root, under
+from gatewaylens.analyze.streamcheck import refine, refine_response
 from gatewaylens.analyze.streams import compare_extracts, extract_body, extract_frames, parse_frames
+from gatewaylens.analyze.substitution import header_policy, model_entries
 from gatewaylens.analyze.translate import Entry, Translator, is_default
 from gatewaylens.analyze.values import STRUCTURAL_STRINGS, excerpt
 from gatewaylens.capture.models import ClientResponse, Exchange, Expectation, RunInfo
-from gatewaylens.dialects import DIALECTS, REQUEST_EQUIVALENCES, Dialect, dialect_for_path, is_secret_name
+from gatewaylens.dialects import DIALECTS, NATIVE_UPSTREAM, REQUEST_EQUIVALENCES, Dialect, dialect_for_path
+from gatewaylens.formats import version_message
 from gatewaylens.mock.models import RecordedExchange
 
 
@@ -31,6 +35,9 @@ class BadInput(Exception):
 
 
 def one_line_error(exc: ValidationError) -> str:
+    version = version_message(exc)
+    if version is not None:
+        return version  # another format version: that, not its fields, is the problem
     errors = exc.errors()
     if not errors:
         return str(exc).splitlines()[0]
@@ -101,7 +108,7 @@ def parse_line(path: Path, lineno: int, raw: str, *, last: bool, warnings: list[
     try:
         return Exchange.model_validate_json(raw)
     except ValidationError as e:
-        if last:
+        if last and version_message(e) is None:  # a version mismatch is never a truncated write
             warnings.append(f"{path}:{lineno}: invalid last line skipped (truncated write?): {one_line_error(e)}")
             return None
         raise BadInput(f"{path}:{lineno}: {one_line_error(e)}") from None
@@ -199,6 +206,13 @@ def usage_requested(ex: Exchange) -> bool:
     return isinstance(opts, dict) and opts.get("include_usage") is True
 
 
+def stream_usage_expected(ex: Exchange) -> bool:
+    """The client asked for a usage chunk in its Chat Completions stream."""
+    body = ex.client_request.body if ex.client_request else None
+    opts = body.get("stream_options") if isinstance(body, dict) else None
+    return ex.dialect == "chat" and isinstance(opts, dict) and opts.get("include_usage") is True
+
+
 def analyze_exchange(ex: Exchange, *, include_kept: bool = False,
                      expectations: Sequence[Expectation] = ()) -> ExchangeResult:
     """What the gateway did in one exchange.  ``expectations``: the case's ``expect`` list, which
@@ -250,6 +264,7 @@ def analyze_exchange(ex: Exchange, *, include_kept: bool = False,
         return ExchangeResult(ex, findings, summary)
 
     emit("call", call_entries(ex), None)  # call-level behaviours (gatewaylens/analyze/calls.py)
+    emit("call", model_entries(ex, answer_index(ex)), None)  # model_substituted (analyze/substitution.py)
     emit("call", leak_entries(ex), None)  # gateway internals in the answer (gatewaylens/analyze/leaks.py)
     if not ex.upstream_requests:
         cr = ex.client_response
@@ -268,7 +283,9 @@ def analyze_exchange(ex: Exchange, *, include_kept: bool = False,
                 entries = [Entry("changed", "", "", excerpt(client_body), excerpt(rec.body_text), "error",
                                  "the upstream request body is not JSON")]
             emit("request", entries, i)
-            emit("headers", compare_headers(ex.client_request.headers, rec.headers), i)
+            up_kind = NATIVE_UPSTREAM[dst] if dst else ex.upstream
+            emit("headers", compare_headers(ex.client_request.headers, rec.headers, upstream_kind=up_kind,
+                                            policy=header_policy(ex), include_kept=include_kept), i)
         _response_side(ex, emit, summary, include_kept)
 
     if expectations:
@@ -303,13 +320,19 @@ def _response_side(ex: Exchange, emit: Any, summary: ExchangeSummary, include_ke
         emit("response", [Entry("changed", "(status)", "(status)", ans.status, cr.status, "info" if same_class else "warn",
                                 f"HTTP status {ans.status} from the upstream reached the client as {cr.status}")], ai)
     if client_stream or ans.frames:
-        up_ex = (extract_frames(up_dialect, parse_frames((f.event, f.data, None) for f in ans.frames))
-                 if ans.frames is not None else extract_body(up_dialect, ans.body))
-        cl_ex = (extract_frames(ex.dialect, parse_frames((f.event, f.data, f.json_data) for f in cr.frames))
-                 if cr.frames is not None else extract_body(ex.dialect, cr.body))
+        up_frames = parse_frames((f.event, f.data, None) for f in ans.frames) if ans.frames is not None else None
+        cl_frames = parse_frames((f.event, f.data, f.json_data) for f in cr.frames) if cr.frames is not None else None
+        up_ex = extract_frames(up_dialect, up_frames) if up_frames is not None else extract_body(up_dialect, ans.body)
+        cl_ex = extract_frames(ex.dialect, cl_frames) if cl_frames is not None else extract_body(ex.dialect, cr.body)
         entries, ss = compare_extracts(up_ex, cl_ex, client_stream=client_stream,
                                        usage_requested=usage_requested(ex), upstream_cut=ans.cut,
                                        client_error=cr.status >= 400)
+        if not (ans.cut and cr.status >= 400 and not client_stream):
+            # Grammar, rebuilt content, exact usage (gatewaylens/analyze/streamcheck.py).
+            entries = refine(entries, up_dialect=up_dialect, up_frames=up_frames, up_body=ans.body,
+                             cl_dialect=ex.dialect, cl_frames=cl_frames, cl_body=cr.body,
+                             usage_requested=usage_requested(ex), usage_expected=stream_usage_expected(ex),
+                             upstream_cut=ans.cut, include_kept=include_kept)
         emit("stream" if client_stream else "response", entries, ai)
         if client_stream:
             summary.stream_summary = ss
@@ -317,8 +340,10 @@ def _response_side(ex: Exchange, emit: Any, summary: ExchangeSummary, include_ke
     if isinstance(ans.body, dict | list) and isinstance(cr.body, dict | list):
         client_body = ex.client_request.body if ex.client_request else None
         artefacts = _tool_names(rec.body_json) - _tool_names(client_body)
-        emit("response", Translator("response", up_dialect, ex.dialect, include_kept=include_kept,
-                                    artefact_tools=frozenset(artefacts)).compare(ans.body, cr.body), ai)
+        entries = Translator("response", up_dialect, ex.dialect, include_kept=include_kept,
+                             artefact_tools=frozenset(artefacts)).compare(ans.body, cr.body)
+        emit("response", refine_response(entries, up_dialect=up_dialect, up_body=ans.body, cl_dialect=ex.dialect,
+                                         cl_body=cr.body, include_kept=include_kept), ai)
     elif ans.body is not None and cr.body is None:
         emit("response", [Entry("changed", "", "", excerpt(ans.body), excerpt(cr.text), "error",
                                 "the client response is not JSON")], ai)
@@ -444,68 +469,8 @@ def field_statuses(body: Any, findings: list[FindingRow], summary: ExchangeSumma
 
 
 # --------------------------------------------------------------------------------------------
-# Headers and rejections.
+# Rejections.  (Headers: gatewaylens/analyze/headers.py.)
 # --------------------------------------------------------------------------------------------
-
-_TRANSPORT_HEADERS = frozenset({
-    "host", "content-length", "content-type", "accept", "accept-encoding", "connection", "user-agent",
-    "transfer-encoding", "keep-alive", "te", "upgrade", "via", "traceparent", "tracestate", "date", "expect",
-    "accept-language", "cache-control", "pragma",
-})
-_MEANINGFUL_ADDED = frozenset({"anthropic-version", "anthropic-beta", "openai-beta", "openai-organization", "openai-project"})
-_FP_RE = re.compile(r"fp=([0-9a-f]{8})")
-
-
-def _fp(value: str) -> str | None:
-    m = _FP_RE.search(value)
-    return m.group(1) if m else None
-
-
-def _transport(name: str) -> bool:
-    return name in _TRANSPORT_HEADERS or name.startswith(("x-forwarded-", "x-stainless-", "sec-", "x-real-ip"))
-
-
-def compare_headers(client: dict[str, str], upstream: dict[str, str]) -> list[Entry]:
-    """Credentials are compared only through their redaction fingerprints."""
-    out: list[Entry] = []
-    up_creds = {k: v for k, v in upstream.items() if is_secret_name(k) and _fp(v)}
-    cl_creds = {k: v for k, v in client.items() if is_secret_name(k) and _fp(v)}
-    used: set[str] = set()
-    for name, value in cl_creds.items():
-        fp = _fp(value)
-        same = [k for k, v in up_creds.items() if _fp(v) == fp]
-        if same:
-            target = name if name in same else same[0]
-            used.add(target)
-            kind: Kind = "kept" if target == name else "renamed"
-            out.append(Entry(kind, name, target, value, up_creds[target], "warn",
-                             "the client's credential was forwarded verbatim to the upstream"))
-        elif up_creds:
-            target = next(iter(up_creds))
-            used.add(target)
-            out.append(Entry("changed", name, target, value, up_creds[target], "info",
-                             "the gateway replaced the client's credential with its own"))
-        else:
-            out.append(Entry("dropped", name, None, value, None, "info", "no credential was sent upstream"))
-    for name, value in up_creds.items():
-        if name not in used and name not in cl_creds:
-            out.append(Entry("added", None, name, None, value, "info", "credential added by the gateway"))
-    for name, value in client.items():
-        if name in cl_creds or _transport(name) or is_secret_name(name):
-            continue
-        if name in upstream:
-            if upstream[name] == value:
-                out.append(Entry("kept", name, name, value, value, "info", "forwarded"))
-            else:
-                out.append(Entry("changed", name, name, value, upstream[name], "info", "header value rewritten"))
-        else:
-            sev: Severity = "warn" if name in ("anthropic-beta", "openai-beta") else "info"
-            out.append(Entry("dropped", name, None, value, None, sev, "header not forwarded upstream"))
-    for name, value in upstream.items():
-        if name in _MEANINGFUL_ADDED and name not in client:
-            out.append(Entry("added", None, name, None, value, "info", "header added by the gateway"))
-    return out
-
 
 _COMMON_KEYS = STRUCTURAL_STRINGS | {"model", "messages", "input", "stream", "content"}
 _GENERIC_FIELDS = frozenset({"model", "messages", "input", "stream", "system", "max_tokens"})

@@ -40,6 +40,8 @@ from gatewaylens.analyze.engine import (
 from gatewaylens.analyze.models import (
     FIXTURE_FORMAT_VERSION,
     KNOWN_GAPS_FORMAT_VERSION,
+    CheckResultFile,
+    CheckTestcase,
     Fixture,
     FixtureBehaviour,
     FixtureBug,
@@ -49,7 +51,6 @@ from gatewaylens.analyze.models import (
 )
 from gatewaylens.analyze.values import last_key, mask
 
-CHECK_RESULT_FORMAT_VERSION = 1
 _SAFE = re.compile(r"[^A-Za-z0-9._-]+")
 _BKey = tuple[str, str, str]  # direction, generic path, kind
 
@@ -401,7 +402,8 @@ def markdown_summary(res: CheckResult) -> str:
 
 
 def result_json(res: CheckResult) -> dict[str, Any]:
-    return {"format_version": CHECK_RESULT_FORMAT_VERSION, "ok": not res.failed, "compared": res.compared,
-            "regressions": res.regressions, "changes": res.changes, "improvements": res.improvements,
-            "known": res.known, "warnings": res.warnings,
-            "testcases": [{"name": k, "lines": v} for k, v in sorted(res.testcases.items())]}
+    """The ``--json`` document (model :class:`CheckResultFile`)."""
+    doc = CheckResultFile(ok=not res.failed, compared=res.compared, regressions=res.regressions, changes=res.changes,
+                          improvements=res.improvements, known=res.known, warnings=res.warnings,
+                          testcases=[CheckTestcase(name=k, lines=v) for k, v in sorted(res.testcases.items())])
+    return doc.model_dump(mode="json")

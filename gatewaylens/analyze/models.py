@@ -20,10 +20,11 @@ import re
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from gatewaylens.capture.models import RunInfo
 from gatewaylens.dialects import Dialect, UpstreamKind
+from gatewaylens.formats import VERDICT_FORMAT_VERSION, check_version, version_field
 
 Direction = Literal["request", "response", "stream", "headers", "call", "conversation"]
 Kind = Literal[
@@ -55,11 +56,14 @@ KIND_HELP: dict[str, str] = {
     "dropped": "not carried across at all",
     "added": "present only after the gateway (an injected default, a block the upstream never sent)",
     "rejected": "the gateway answered 4xx without calling the upstream and its error names the field",
-    "malformed": "the client's stream breaks its dialect's grammar where the upstream's did not (frame index)",
+    "malformed": "the client's stream breaks its dialect's grammar where the upstream's did not; path "
+                 "`grammar.<code>` (gatewaylens/streamgrammar.py CODES), the frame index in `after` and the message",
     "retried": "the gateway called the upstream again after a failed call",
     "duplicated_call": "the gateway called the upstream again after a successful call",
     "answered_without_upstream": "the client got an answer although the upstream was never called",
-    "model_substituted": "the model the upstream received or the client was told is not the expected one",
+    "model_substituted": "the model the upstream received (`(call).model`: not the route's model or its "
+                         "declared alias) or the client was told (`(response).model`: neither the upstream's "
+                         "nor the requested one) is not the expected one",
     "leaked": "the client received gateway internals: a stack trace, server file paths",
 }
 SEVERITIES: tuple[Severity, ...] = ("info", "warn", "error")
@@ -240,13 +244,19 @@ class Behaviour(BaseModel):
 class FindingsFile(BaseModel):
     """``findings.json``."""
 
-    format_version: int = FINDINGS_FORMAT_VERSION
+    format_version: int = version_field(FINDINGS_FORMAT_VERSION, "findings.json")
     run: RunInfo
     analyzer: AnalyzerInfo
     behaviours: list[Behaviour] = Field(default_factory=list)
     findings: list[Finding]
     exchanges: list[ExchangeSummary] = Field(default_factory=list)
     scores: list[GatewayScore] = Field(default_factory=list)
+
+    @field_validator("format_version", mode="before")
+    @classmethod
+    def _version(cls, v: Any) -> int:
+        # every findings.json ever written carries one; version 1 predates behaviours
+        return check_version(v, FINDINGS_FORMAT_VERSION, "findings.json", missing_ok=False)
 
 
 # --------------------------------------------------------------------------------------------
@@ -277,9 +287,15 @@ class Verdict(BaseModel):
     """An AI reviewer's judgement of one case across gateways."""
 
     model_config = ConfigDict(extra="forbid")
+    format_version: int = version_field(VERDICT_FORMAT_VERSION, "a verdict file (may be left out)")
     case_id: str
     reviewer: str = Field("", description="who or what reviewed (model name)")
     gateways: list[GatewayVerdict] = Field(min_length=1)
+
+    @field_validator("format_version", mode="before")
+    @classmethod
+    def _version(cls, v: Any) -> int:
+        return check_version(v, VERDICT_FORMAT_VERSION, "verdict")
 
 
 # --------------------------------------------------------------------------------------------
@@ -395,3 +411,36 @@ class KnownGaps(BaseModel):
 
     def accepts_bug(self, gateway: str, source: str) -> bool:
         return any(g.gateway == gateway and g.names_bug(source) for g in self.gaps)
+
+
+# --------------------------------------------------------------------------------------------
+# The result of ``analyze check --json`` (and of :func:`gatewaylens.check`, as data).
+# --------------------------------------------------------------------------------------------
+
+CHECK_RESULT_FORMAT_VERSION = 1
+
+
+class CheckTestcase(BaseModel):
+    name: str = Field(description="gateway/case[upstream/variant], as the JUnit testcase is named")
+    lines: list[str] = Field(default_factory=list, description="its REGRESSION/CHANGED/IMPROVED/KNOWN lines")
+
+
+class CheckResultFile(BaseModel):
+    """``analyze check --json``: the comparison of a run with its fixtures."""
+
+    model_config = ConfigDict(extra="forbid")
+    format_version: int = version_field(CHECK_RESULT_FORMAT_VERSION, "the check result")
+    ok: bool = Field(description="no regression")
+    compared: int
+    regressions: list[str] = Field(default_factory=list)
+    changes: list[str] = Field(default_factory=list)
+    improvements: list[str] = Field(default_factory=list)
+    known: list[str] = Field(default_factory=list, description="regressions accepted by the known-gaps file")
+    warnings: list[str] = Field(default_factory=list)
+    testcases: list[CheckTestcase] = Field(default_factory=list)
+
+    @field_validator("format_version", mode="before")
+    @classmethod
+    def _version(cls, v: Any) -> int:
+        return check_version(v, CHECK_RESULT_FORMAT_VERSION, "check result")
+

@@ -192,6 +192,11 @@ def answer_frames(dialect: Dialect, text: str, usage: tuple[int, int] | None, *,
     frames.append(ev("response.content_part.added", output_index=0, content_index=0, part={"type": "output_text", "text": ""}))
     frames += [ev("response.output_text.delta", output_index=0, content_index=0, delta=w) for w in words]
     frames.append(ev("response.output_text.done", output_index=0, content_index=0, text=text))
+    frames.append(ev("response.content_part.done", output_index=0, content_index=0,
+                     part={"type": "output_text", "text": text, "annotations": []}))
+    frames.append(ev("response.output_item.done", output_index=0,
+                     item={"type": "message", "id": f"msg_gwl{rid}", "role": "assistant", "status": "completed",
+                           "content": [{"type": "output_text", "text": text, "annotations": []}]}))
     done = {**answer_body("responses", text, usage or (0, 0), rid=rid)}
     if not usage:
         done.pop("usage")
@@ -208,12 +213,19 @@ def client_frames(frames: list[tuple[str | None, Any]]) -> list[ClientFrame]:
                         json_data=None if isinstance(d, str) else d) for i, (e, d) in enumerate(frames)]
 
 
+#: What every real gateway sends with an upstream request (Anthropic needs its API version).
+_UPSTREAM_HEADERS: dict[Dialect, dict[str, str]] = {
+    "chat": {"content-type": "application/json"}, "responses": {"content-type": "application/json"},
+    "messages": {"content-type": "application/json", "anthropic-version": "2023-06-01"},
+}
+
+
 def recorded(dialect: Dialect, body: Any, answer: MockAnswer, *, channel: str = "synth", seq: int = 1,
              headers: dict[str, str] | None = None) -> RecordedExchange:
     text = json.dumps(body)
     return RecordedExchange(
         seq=seq, channel=channel, instance="synth", time=_T0, method="POST", path=DIALECT_PATHS[dialect],
-        raw_path=f"/ch/{channel}{DIALECT_PATHS[dialect]}", headers=headers or {"content-type": "application/json"},
+        raw_path=f"/ch/{channel}{DIALECT_PATHS[dialect]}", headers=headers or _UPSTREAM_HEADERS[dialect],
         dialect=dialect, body_text=text, body_size=len(text), body_json=body, body_is_json=True, response=answer,
     )
 

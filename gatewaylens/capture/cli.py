@@ -45,7 +45,8 @@ def _fail(message: str) -> None:
               help="JSON/YAML file of gateway profiles (custom paths, headers, models, dialects).")
 @click.option("--corpus", "corpus_paths", multiple=True, metavar="PATH", type=click.Path(path_type=Path),
               help="Corpus of cases: a JSON file or a directory of them (every *.json, merged); repeatable. "
-                   "Default: corpus.json, plus corpus.d/ when it exists.")
+                   "Default: corpus.json, plus corpus.d/ when it exists, in the current directory; "
+                   "else the corpus shipped with gatewaylens.")
 @click.option("--mock", "mock_url", default="http://127.0.0.1:9999", show_default=True, metavar="URL",
               help="The recording mock; started in-process when nothing answers on a loopback URL.")
 @click.option("--no-start-mock", is_flag=True, help="Never start the mock; fail when it is not running.")

@@ -24,7 +24,9 @@ from typing import Any, TypeVar
 from pydantic import BaseModel, ValidationError
 
 from gatewaylens.capture.models import Case, Corpus
+from gatewaylens.datafiles import data_path
 from gatewaylens.errors import first_error, one_line
+from gatewaylens.formats import CORPUS_FORMAT_VERSION, version_problem
 from gatewaylens.turns import check_turn
 
 #: Refuse absurd inputs early rather than exhausting memory on a fuzzed file.
@@ -59,14 +61,27 @@ class LoadedCorpus:
         return self.corpus.model_dump_json(indent=1, exclude_defaults=True) + "\n"
 
 
-#: Where the default corpus lives: the shipped file and, when present, the directory beside it.
+#: Where the default corpus lives: ``corpus.json`` in the current directory and, when present, the
+#: directory beside it; without one, the corpus shipped with gatewaylens.
 DEFAULT_CORPUS = Path("corpus.json")
 DEFAULT_CORPUS_DIR = Path("corpus.d")
 
 
+def shipped_corpus_paths() -> list[Path]:
+    """The corpus shipped with gatewaylens (in the package, or the checkout it runs from):
+    ``corpus.json`` plus ``corpus.d/`` (the reported-bug pack and the conversation cases)."""
+    main = data_path("corpus.json")
+    extra = data_path("corpus.d")
+    if not main.is_file():
+        raise InputError(f"{main}: the shipped corpus is missing from this installation (reinstall gatewaylens)")
+    return [main, *([extra] if extra.is_dir() else [])]
+
+
 def default_corpus_paths() -> list[Path]:
-    """``corpus.json`` plus ``corpus.d/`` when that directory exists (the reported-bug pack and the
-    conversation cases live there)."""
+    """``corpus.json`` (plus ``corpus.d/`` when that directory exists) in the current directory,
+    else the shipped corpus, so ``capture`` works from any directory."""
+    if not DEFAULT_CORPUS.exists():
+        return shipped_corpus_paths()
     return [DEFAULT_CORPUS, *([DEFAULT_CORPUS_DIR] if DEFAULT_CORPUS_DIR.is_dir() else [])]
 
 
@@ -158,6 +173,9 @@ def _corpus_document(path: Path, label: str) -> tuple[dict[str, Any], bytes]:
         data = {"cases": data}
     if not isinstance(data, dict):
         raise InputError(f"{label}: expected an object with a 'cases' list, got {type(data).__name__}")
+    problem = version_problem(data.get("version"), CORPUS_FORMAT_VERSION, "corpus", field="version")
+    if problem is not None:  # checked per file: every file of a corpus directory carries its own
+        raise InputError(f"{label}: {problem}")
     if "cases" not in data:
         raise InputError(f"{label}: cases: field required")
     if not isinstance(data["cases"], list):

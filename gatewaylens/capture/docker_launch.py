@@ -1,6 +1,7 @@
 """``capture --docker``: start gateways as containers through the Docker Engine API.
 
-The single source of truth for containers is ``docker-compose.yml`` at the repo root: each gateway
+The single source of truth for containers is ``docker-compose.yml`` (at the repo root; shipped in the
+wheel with the ``docker/`` configs it mounts, see :mod:`gatewaylens.datafiles`): each gateway
 service there carries labels ``gatewaylens.gateway: <profile name>`` and ``gatewaylens.health:
 <path>``, a pinned image, configs mounted from ``docker/<name>/`` and its upstream pointed at
 ``http://mock:9999/ch/<name>``.  ``capture --docker`` runs those same services with host
@@ -22,11 +23,11 @@ import httpx
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from gatewaylens.capture.launch import PROJECT_ROOT
+from gatewaylens.datafiles import data_path
 from gatewaylens.dialects import redact_value
 from gatewaylens.errors import first_error
 
-COMPOSE_FILE = PROJECT_ROOT / "docker-compose.yml"
+COMPOSE_FILE = data_path("docker-compose.yml")
 LABEL_GATEWAY = "gatewaylens.gateway"
 LABEL_HEALTH = "gatewaylens.health"
 MOCK_PORT = 9999

@@ -24,11 +24,16 @@ from typing import Any, ClassVar
 
 import httpx
 
-#: Project root (the checkout) and the project-local cache where gateways are installed.
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
-TOOLS_DIR = Path(os.environ.get("GATEWAYLENS_TOOLS", PROJECT_ROOT / ".gateways"))
+from gatewaylens.datafiles import checkout_root, gateways_home, tools_dir
+
+#: Where the install scripts put the gateways (see :mod:`gatewaylens.datafiles`): the checkout when
+#: run from one, else ``$GATEWAYLENS_HOME`` or ``~/.cache/gatewaylens`` — never ``site-packages``.
+GATEWAYS_HOME = gateways_home()
+#: kept for the tests and scripts that read checkout files through it: the checkout, else the home
+PROJECT_ROOT = checkout_root() or GATEWAYS_HOME
+TOOLS_DIR = tools_dir()
 GO_BIN = TOOLS_DIR / "bin"
-NPM_DIR = PROJECT_ROOT / "gateways" / "npm"
+NPM_DIR = GATEWAYS_HOME / "gateways" / "npm"
 
 
 class LaunchError(RuntimeError):

@@ -9,6 +9,13 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from gatewaylens.dialects import Dialect, UpstreamKind
+from gatewaylens.formats import (
+    CORPUS_FORMAT_VERSION,
+    EXCHANGE_FORMAT_VERSION,
+    RUN_FORMAT_VERSION,
+    check_version,
+    version_field,
+)
 from gatewaylens.mock.models import RecordedExchange, ScriptStep, SSEFrame
 
 _SLUG = re.compile(r"^[a-z0-9][a-z0-9._-]{0,99}$")
@@ -178,9 +185,14 @@ class Corpus(BaseModel):
     """A corpus file: the cases capture replays through each gateway."""
 
     model_config = ConfigDict(extra="forbid")
-    version: int = 1
+    version: int = Field(CORPUS_FORMAT_VERSION, description=f"corpus format version; this gatewaylens reads {CORPUS_FORMAT_VERSION}")
     description: str = ""
     cases: list[Case]
+
+    @field_validator("version", mode="before")
+    @classmethod
+    def _version(cls, v: Any) -> int:
+        return check_version(v, CORPUS_FORMAT_VERSION, "corpus", field="version")
 
 
 # --------------------------------------------------------------------------------------------
@@ -214,6 +226,28 @@ class Route(BaseModel):
         return check_headers(v)
 
 
+HeaderPolicyName = Literal["forward", "may_replace", "must_add", "must_not_forward"]
+
+
+class HeaderRule(BaseModel):
+    """One row of a header policy (README "Header policy"): what a faithful gateway does with a
+    header on its way to one kind of upstream.  A profile's rules extend (and override) the
+    built-in table in ``gatewaylens/analyze/headers.py``.
+
+    ``policy``: ``forward`` (the client's value must reach the upstream unchanged), ``may_replace``
+    (the gateway may send its own value), ``must_add`` (the upstream needs it: the gateway sends
+    one even if the client did not), ``must_not_forward`` (the gateway's own control headers,
+    hop-by-hop headers, the other provider's headers: forwarding one is the finding, dropping it is
+    not).  ``severity``: of a breach of the rule (default: the table's)."""
+
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(description="lower-case header name, or a glob such as `x-portkey-*`")
+    policy: HeaderPolicyName
+    upstream: UpstreamKind | None = Field(None, description="only towards this upstream kind; default: both")
+    severity: Literal["info", "warn", "error"] | None = None
+    note: str = ""
+
+
 class Unsupported(BaseModel):
     model_config = ConfigDict(extra="forbid")
     dialect: Dialect
@@ -243,6 +277,12 @@ class GatewayProfile(BaseModel):
     launcher: str | None = Field(None, description="name of the local-process launcher, see capture/launch.py")
     version: str | None = None
     notes: str = ""
+    model_aliases: dict[str, str] = Field(
+        default_factory=dict,
+        description="client model name -> the model the gateway's own configuration sends upstream for it "
+                    "(LiteLLM's model_list, claude-code-router's `provider,model`): that substitution is on purpose")
+    header_policy: list[HeaderRule] = Field(
+        default_factory=list, description="header rules that extend or override the built-in header policy")
 
     @field_validator("client_headers")
     @classmethod
@@ -320,6 +360,7 @@ class Exchange(BaseModel):
     """One case sent through one gateway in one dialect against one upstream kind, whole.  A turn of a
     conversation case is one exchange; ``conversation`` and ``turn`` link the turns."""
 
+    format_version: int = version_field(EXCHANGE_FORMAT_VERSION, "an exchanges.jsonl record")
     id: str = Field(description="<gateway>/<case_id>/<upstream>[/<variant>], + /t<N> for turn N of a conversation")
     case_id: str
     gateway: str
@@ -342,6 +383,15 @@ class Exchange(BaseModel):
     turns: int | None = Field(None, ge=1, description="how many turns the conversation has")
     built_from: list[TurnRef] = Field(default_factory=list,
                                       description="turn 2 on: what each reference of the template was replaced with")
+    expected_model: str | None = Field(
+        None, description="the model the gateway is configured to send upstream for the client's model "
+                          "(GatewayProfile.model_aliases); None: the client's own model")
+    header_policy: list[HeaderRule] = Field(default_factory=list, description="the profile's header rules")
+
+    @field_validator("format_version", mode="before")
+    @classmethod
+    def _version(cls, v: Any) -> int:
+        return check_version(v, EXCHANGE_FORMAT_VERSION, "exchanges.jsonl")
 
 
 class GatewayInfo(BaseModel):
@@ -361,6 +411,7 @@ class GatewayInfo(BaseModel):
 class RunInfo(BaseModel):
     """``run.json``."""
 
+    format_version: int = version_field(RUN_FORMAT_VERSION, "run.json")
     id: str
     started: datetime
     finished: datetime | None = None
@@ -372,3 +423,8 @@ class RunInfo(BaseModel):
     options: dict[str, Any] = Field(default_factory=dict)
     interrupted: bool = False
     counts: dict[str, int] = Field(default_factory=dict)
+
+    @field_validator("format_version", mode="before")
+    @classmethod
+    def _version(cls, v: Any) -> int:
+        return check_version(v, RUN_FORMAT_VERSION, "run.json")

@@ -15,6 +15,7 @@ from gatewaylens.capture.corpus import InputError
 from gatewaylens.capture.models import Exchange, RunInfo
 from gatewaylens.dialects import is_marker, redaction_marker
 from gatewaylens.errors import one_line
+from gatewaylens.formats import version_message
 
 RUN_FILE = "run.json"
 EXCHANGES_FILE = "exchanges.jsonl"
@@ -75,6 +76,9 @@ def read_run_info(run_dir: Path) -> RunInfo | None:
     try:
         return RunInfo.model_validate_json(p.read_bytes())
     except ValidationError as e:
+        version = version_message(e)
+        if version is not None:
+            raise InputError(f"{p}: {version}") from None
         raise InputError(f"{p}: not a valid run.json: {one_line(str(e.errors()[0].get('msg', 'invalid')))}") from None
 
 
@@ -102,6 +106,9 @@ def load_done(run_dir: Path) -> list[Exchange]:
             done.append(Exchange.model_validate_json(line))
             keep += 1
         except ValueError as e:  # ValidationError is a ValueError
+            version = version_message(e) if isinstance(e, ValidationError) else None
+            if version is not None:
+                raise InputError(f"{p}: line {i + 1}: {version}; refusing to resume") from None
             if last:
                 break
             msg = e.errors()[0].get("msg", "invalid") if isinstance(e, ValidationError) else str(e)

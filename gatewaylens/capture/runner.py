@@ -775,6 +775,9 @@ class Capturer:
         model = next((route.tag_models[t] for t in case.tags if t in route.tag_models), route.model)
         if model is not None:
             body["model"] = model
+        # What analyze needs of the profile: its on-purpose model substitution and header rules.
+        ex.expected_model = self.t.profile.model_aliases.get(str(body.get("model")))
+        ex.header_policy = list(self.t.profile.header_policy)
         url = join_url(self.t.base_url, expand(route.path, ch_url, self.opts.mock_url))
         headers = client_headers(case, self.t.profile, route, ch_url, self.opts.mock_url)
         content = json.dumps(body, ensure_ascii=False).encode("utf-8")

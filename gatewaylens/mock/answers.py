@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import secrets
 import time
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -49,18 +49,42 @@ class Plan:
     include_usage: bool = False
     n: int = 1
     request: Mapping[str, Any] = field(default_factory=dict)
+    #: Script stream shapes (``ScriptStep.shapes``, described in ``mock/models.py``).
+    shapes: frozenset[str] = frozenset()
+    #: Names of the tools called (two with the parallel-tools shape).
+    tool_names: list[str] = field(default_factory=list)
 
     @property
     def output_tokens(self) -> int:
         return TOOL_OUTPUT_TOKENS if self.tool_name else OUTPUT_TOKENS
+
+    @property
+    def tools(self) -> list[str]:
+        return self.tool_names or ([self.tool_name] if self.tool_name else [])
+
+    def half(self) -> int:
+        """Where the error-mid shape breaks off: after half the text deltas."""
+        return max(1, len(self.deltas) // 2)
 
 
 def _rid(prefix: str) -> str:
     return f"{prefix}{secrets.token_hex(12)}"
 
 
+def _declared_tools(body: Mapping[str, Any]) -> list[str]:
+    names: list[str] = []
+    for t in body.get("tools") or ():
+        if isinstance(t, dict):
+            fn = t.get("function")
+            name = fn.get("name") if isinstance(fn, dict) else t.get("name")
+            if isinstance(name, str):
+                names.append(name)
+    return names
+
+
 def make_plan(dialect: Dialect, body: Any, seq: int, body_size: int, *, text: str | None = None,
-              tool_name: str | None = None, tool_args: Any = None, force_tool: bool = False) -> Plan:
+              tool_name: str | None = None, tool_args: Any = None, force_tool: bool = False,
+              shapes: Iterable[str] = ()) -> Plan:
     req: Mapping[str, Any] = body if isinstance(body, dict) else {}
     model = req.get("model") if isinstance(req.get("model"), str) else "gwl-unknown-model"
     name = tool_name or requested_tool(dialect, req)
@@ -80,10 +104,18 @@ def make_plan(dialect: Dialect, body: Any, seq: int, body_size: int, *, text: st
     n = n_req if dialect == "chat" and isinstance(n_req, int) else 1
     reply = text if text is not None else REPLY_TEXT
     deltas = list(REPLY_DELTAS) if text is None else _split(reply)
+    shape_set = frozenset(shapes)
+    names: list[str] = []
+    if "parallel-tools" in shape_set:
+        declared = _declared_tools(req)
+        first = name or (declared[0] if declared else "gwl_tool_a")
+        second = next((d for d in declared if d != first), declared[0] if declared else "gwl_tool_b")
+        name, names = first, [first, second]
     return Plan(
         dialect=dialect, seq=seq, model=str(model), input_tokens=1009 + (body_size // 4) % 8000,
-        text=reply, deltas=deltas, tool_name=name, tool_args=args_text, thinking=thinking,
+        text=reply, deltas=deltas, tool_name=name, tool_args=args_text, thinking=thinking or "thinking" in shape_set,
         include_usage=isinstance(so, dict) and bool(so.get("include_usage")), n=max(1, min(int(n), 8)), request=req,
+        shapes=shape_set, tool_names=names,
     )
 
 
@@ -120,11 +152,13 @@ def chat_body(p: Plan) -> dict[str, Any]:
         if p.tool_name:
             msg: dict[str, Any] = {"role": "assistant", "content": None, "refusal": None, "annotations": [],
                                    "tool_calls": [{"id": _rid("call_gwl"), "type": "function",
-                                                   "function": {"name": p.tool_name, "arguments": p.tool_args}}]}
+                                                   "function": {"name": t, "arguments": p.tool_args}} for t in p.tools]}
             finish = "tool_calls"
         else:
             msg = {"role": "assistant", "content": p.text, "refusal": None, "annotations": []}
             finish = "stop"
+        if "thinking" in p.shapes:
+            msg["reasoning_content"] = THINKING_TEXT
         choices.append({"index": i, "message": msg, "logprobs": None, "finish_reason": finish})
     return {
         "id": _rid("chatcmpl-gwl"), "object": "chat.completion", "created": int(time.time()), "model": p.model,
@@ -147,18 +181,27 @@ def chat_events(p: Plan) -> list[tuple[str | None, Any]]:
     out: list[tuple[str | None, Any]] = []
     for i in range(p.n):
         out.append((None, chunk({"role": "assistant", "content": "" if not p.tool_name else None, "refusal": None}, index=i)))
+        if "thinking" in p.shapes:
+            for d in _split(THINKING_TEXT, 3):
+                out.append((None, chunk({"reasoning_content": d}, index=i)))
         if p.tool_name:
-            call_id = _rid("call_gwl")
-            out.append((None, chunk({"tool_calls": [{"index": 0, "id": call_id, "type": "function",
-                                                     "function": {"name": p.tool_name, "arguments": ""}}]}, index=i)))
+            for j, name in enumerate(p.tools):
+                out.append((None, chunk({"tool_calls": [{"index": j, "id": _rid("call_gwl"), "type": "function",
+                                                         "function": {"name": name, "arguments": ""}}]}, index=i)))
+            # With several calls their argument deltas interleave by tool index, as the chunk format allows.
             for d in _args_deltas(p.tool_args):
-                out.append((None, chunk({"tool_calls": [{"index": 0, "function": {"arguments": d}}]}, index=i)))
+                for j in range(len(p.tools)):
+                    out.append((None, chunk({"tool_calls": [{"index": j, "function": {"arguments": d}}]}, index=i)))
             out.append((None, chunk({}, "tool_calls", index=i)))
         else:
-            for d in p.deltas:
+            for k, d in enumerate(p.deltas):
+                if "error-mid" in p.shapes and k == p.half():
+                    out.append((None, {"error": {"message": "gatewaylens mock: scripted mid-stream error",
+                                                 "type": "server_error", "param": None, "code": None}}))
+                    return out
                 out.append((None, chunk({"content": d}, index=i)))
             out.append((None, chunk({}, "stop", index=i)))
-    if p.include_usage:
+    if p.include_usage or "usage-final" in p.shapes:
         out.append((None, {**base, "choices": [], "usage": _chat_usage(p), "x_provider_note": f"gwl-note-{p.seq}"}))
     out.append((None, "[DONE]"))
     return out
@@ -197,8 +240,10 @@ def _response_items(p: Plan, ids: dict[str, str]) -> list[dict[str, Any]]:
             item["encrypted_content"] = ids["enc"]
         items.append(item)
     if p.tool_name:
-        items.append({"type": "function_call", "id": ids["fc"], "call_id": ids["call"], "name": p.tool_name,
-                      "arguments": p.tool_args, "status": "completed"})
+        for j, name in enumerate(p.tools):
+            suffix = "" if j == 0 else f"_{j}"
+            items.append({"type": "function_call", "id": ids["fc"] + suffix, "call_id": ids["call"] + suffix,
+                          "name": name, "arguments": p.tool_args, "status": "completed"})
     else:
         items.append({"type": "message", "id": ids["msg"], "status": "completed", "role": "assistant",
                       "content": [{"type": "output_text", "text": p.text, "annotations": [], "logprobs": []}]})
@@ -240,6 +285,17 @@ def responses_events(p: Plan) -> list[tuple[str | None, Any]]:
     for idx, item in enumerate(final_items):
         if item["type"] == "reasoning":
             emit("response.output_item.added", output_index=idx, item={**item, "summary": []})
+            if "thinking" in p.shapes:
+                part = {"type": "summary_text", "text": ""}
+                emit("response.reasoning_summary_part.added", item_id=item["id"], output_index=idx, summary_index=0,
+                     part=part)
+                for d in _split(THINKING_TEXT, 3):
+                    emit("response.reasoning_summary_text.delta", item_id=item["id"], output_index=idx,
+                         summary_index=0, delta=d)
+                emit("response.reasoning_summary_text.done", item_id=item["id"], output_index=idx, summary_index=0,
+                     text=THINKING_TEXT)
+                emit("response.reasoning_summary_part.done", item_id=item["id"], output_index=idx, summary_index=0,
+                     part={**part, "text": THINKING_TEXT})
             emit("response.output_item.done", output_index=idx, item=item)
         elif item["type"] == "function_call":
             emit("response.output_item.added", output_index=idx, item={**item, "arguments": "", "status": "in_progress"})
@@ -252,7 +308,10 @@ def responses_events(p: Plan) -> list[tuple[str | None, Any]]:
                  item={**item, "status": "in_progress", "content": []})
             emit("response.content_part.added", item_id=item["id"], output_index=idx, content_index=0,
                  part={"type": "output_text", "text": "", "annotations": [], "logprobs": []})
-            for d in p.deltas:
+            for k, d in enumerate(p.deltas):
+                if "error-mid" in p.shapes and k == p.half():
+                    emit("error", code="server_error", message="gatewaylens mock: scripted mid-stream error", param=None)
+                    return ev
                 emit("response.output_text.delta", item_id=item["id"], output_index=idx, content_index=0, delta=d, logprobs=[])
             emit("response.output_text.done", item_id=item["id"], output_index=idx, content_index=0, text=p.text, logprobs=[])
             emit("response.content_part.done", item_id=item["id"], output_index=idx, content_index=0,
@@ -278,7 +337,9 @@ def _anthropic_blocks(p: Plan, tool_id: str, signature: str) -> list[dict[str, A
     if p.thinking:
         blocks.append({"type": "thinking", "thinking": THINKING_TEXT, "signature": signature})
     if p.tool_name:
-        blocks.append({"type": "tool_use", "id": tool_id, "name": p.tool_name, "input": json.loads(p.tool_args or "{}")})
+        for j, name in enumerate(p.tools):
+            blocks.append({"type": "tool_use", "id": tool_id + ("" if j == 0 else f"_{j}"), "name": name,
+                           "input": json.loads(p.tool_args or "{}")})
     else:
         blocks.append({"type": "text", "text": p.text})
     return blocks
@@ -298,9 +359,15 @@ def messages_events(p: Plan) -> list[tuple[str | None, Any]]:
     def emit(kind: str, **data: Any) -> None:
         ev.append((kind, {"type": kind, **data}))
 
+    final = "usage-final" in p.shapes
+    start_usage = ({"input_tokens": 0, "cache_creation_input_tokens": 0, "cache_read_input_tokens": 0,
+                    "output_tokens": 0} if final else _anthropic_usage(p, 1))
     emit("message_start", message={"id": mid, "type": "message", "role": "assistant", "model": p.model, "content": [],
-                                   "stop_reason": None, "stop_sequence": None, "usage": _anthropic_usage(p, 1),
+                                   "stop_reason": None, "stop_sequence": None, "usage": start_usage,
                                    "x_provider_note": f"gwl-note-{p.seq}"})
+    pings = "pings" in p.shapes
+    if pings:
+        emit("ping")
     blocks = _anthropic_blocks(p, _rid("toolu_gwl"), _rid("gwlsig"))
     for idx, block in enumerate(blocks):
         if block["type"] == "thinking":
@@ -320,11 +387,20 @@ def messages_events(p: Plan) -> list[tuple[str | None, Any]]:
             emit("content_block_start", index=idx, content_block={"type": "text", "text": ""})
             if idx == 0:
                 emit("ping")
-            for d in p.deltas:
+            for k, d in enumerate(p.deltas):
+                if "error-mid" in p.shapes and k == p.half():
+                    emit("error", error={"type": "overloaded_error", "message": "gatewaylens mock: scripted mid-stream error"})
+                    return ev
                 emit("content_block_delta", index=idx, delta={"type": "text_delta", "text": d})
+                if pings:
+                    emit("ping")
         emit("content_block_stop", index=idx)
+    # usage-final: every count in message_delta (cumulative, as the API documents them); default:
+    # input and cache counts in message_start, output_tokens alone here.
+    end_usage = {k: v for k, v in _anthropic_usage(p).items() if k != "service_tier"} if final else {
+        "output_tokens": p.output_tokens}
     emit("message_delta", delta={"stop_reason": "tool_use" if p.tool_name else "end_turn", "stop_sequence": None},
-         usage={"output_tokens": p.output_tokens})
+         usage=end_usage)
     emit("message_stop")
     return ev
 

@@ -83,6 +83,23 @@ class ScriptEvent(BaseModel):
         return _no_line_breaks(v, "an event name")
 
 
+StreamShape = Literal["usage-final", "usage-start", "thinking", "parallel-tools", "pings", "error-mid"]
+#: What each stream shape does (README "Control API").
+STREAM_SHAPES: dict[str, str] = {
+    "usage-final": "usage only in the final event: Messages' message_start carries zero counts and message_delta "
+                   "all of them (input, cache read/write, output); Chat Completions sends the usage chunk even "
+                   "without stream_options.include_usage (Responses always has it only in response.completed)",
+    "usage-start": "Messages: input and cache counts only in message_start, message_delta carries output_tokens "
+                   "alone (the mock's default, named for cases)",
+    "thinking": "a thinking block with thinking_delta + signature_delta (Messages), a reasoning item with summary "
+                "deltas (Responses), reasoning_content deltas (Chat Completions, as DeepSeek-style providers send)",
+    "parallel-tools": "two tool calls: interleaved argument deltas by tool index (Chat Completions), two "
+                      "function_call items (Responses), two tool_use blocks (Messages)",
+    "pings": "Messages: a ping after message_start and between every two events of a block",
+    "error-mid": "an error event after half the text deltas, then the stream ends (no terminal event)",
+}
+
+
 class ScriptStep(BaseModel):
     """One scripted answer for the next request on a channel (see README: control API)."""
 
@@ -98,6 +115,8 @@ class ScriptStep(BaseModel):
     events: list[ScriptEvent] | None = Field(None, description="a custom SSE event list, sent as is")
     cut_after: int | None = Field(None, ge=0, description="cut a stream after this many frames")
     headers: dict[str, str] = Field(default_factory=dict)
+    shapes: list[StreamShape] = Field(default_factory=list, description="stream shapes (see STREAM_SHAPES); "
+                                      "parallel-tools and thinking shape non-stream answers too")
     times: int = Field(1, ge=1, le=10_000, description="how many requests this step answers")
 
     @field_validator("headers")
@@ -131,6 +150,8 @@ class ScriptStep(BaseModel):
             parts.append(f"events={len(self.events)}")
         if self.cut_after is not None:
             parts.append(f"cut_after={self.cut_after}")
+        if self.shapes:
+            parts.append("shapes=" + "+".join(self.shapes))
         return ",".join(parts) or "default"
 
 

@@ -704,6 +704,7 @@ class MockApp:
             tool_name=step.tool_call.name if step and step.tool_call else None,
             tool_args=step.tool_call.arguments if step and step.tool_call else None,
             force_tool=bool(step and step.tool_call),
+            shapes=step.shapes if step else (),
         )
         if step and step.events is not None:
             events: list[tuple[str | None, Any]] = [(e.event, e.data) for e in step.events]

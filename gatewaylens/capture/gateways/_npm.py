@@ -14,10 +14,13 @@ from pathlib import Path
 from typing import ClassVar
 
 from gatewaylens.capture.launch import NPM_DIR, Launcher, which
+from gatewaylens.datafiles import data_path, install_hint
 
-INSTALL_HINT = "run scripts/install-npm-gateways.sh"
-#: Preload that turns "listen on all interfaces" into "listen on 127.0.0.1" (see the file).
-LOOPBACK_PRELOAD = NPM_DIR / "loopback-only.cjs"
+INSTALL_HINT = install_hint("install-npm-gateways.sh", "portkey claude-code-router")
+#: Preload that turns "listen on all interfaces" into "listen on 127.0.0.1" (see the file); shipped data.
+LOOPBACK_PRELOAD = data_path("gateways/npm/loopback-only.cjs")
+#: The pins: the shipped manifest (the gateways home holds a copy once installed from a wheel).
+PINNED_MANIFEST = data_path("gateways/npm/package.json")
 
 
 def package_dir(package: str) -> Path:
@@ -27,7 +30,7 @@ def package_dir(package: str) -> Path:
 def pinned_version(package: str) -> str | None:
     """The exact version ``gateways/npm/package.json`` pins for ``package``."""
     try:
-        deps = json.loads((NPM_DIR / "package.json").read_text())["dependencies"]
+        deps = json.loads(PINNED_MANIFEST.read_text())["dependencies"]
     except (OSError, ValueError, KeyError):
         return None
     v = deps.get(package)

@@ -44,7 +44,6 @@ import httpx
 
 from gatewaylens.capture.gateways._go import go_binary, missing_reason, stamped_version
 from gatewaylens.capture.launch import (
-    PROJECT_ROOT,
     TOOLS_DIR,
     LaunchContext,
     Launched,
@@ -54,6 +53,7 @@ from gatewaylens.capture.launch import (
     free_port,
 )
 from gatewaylens.capture.models import GatewayProfile, Route, Unsupported
+from gatewaylens.datafiles import checkout_root
 
 NAME = "bricksllm"
 MODULE = "github.com/bricks-cloud/bricksllm"
@@ -78,6 +78,9 @@ PG_BIN_ROOT = Path("/usr/lib/postgresql")
 #: at start unless they are in TIKTOKEN_CACHE_DIR under sha1(url).  The install script fills this
 #: directory from the Go module github.com/pkoukk/tiktoken-go-loader (which embeds them).
 TIKTOKEN_DIR = TOOLS_DIR / "share" / "tiktoken"
+#: the bridges run ``python -m gatewaylens...``: from a checkout, its root makes the package importable
+#: even without an install; an installed package is importable from anywhere.
+BRIDGE_CWD = checkout_root() or Path(tempfile.gettempdir())
 TIKTOKEN_ENCODINGS = ("r50k_base", "p50k_base", "cl100k_base", "o200k_base")
 
 
@@ -318,13 +321,13 @@ class BricksLLMLauncher(Launcher):
         host_bridge = self._spawn([*bridge, "--relay", f"unix:{sock / 'mock.sock'}>tcp:{mock.hostname}:{mock.port or 80}",
                                    "--relay", f"tcp:127.0.0.1:{ctx.port}>unix:{sock / 'proxy.sock'}",
                                    "--relay", f"tcp:127.0.0.1:{admin_port}>unix:{sock / 'admin.sock'}",
-                                   "--ready-file", str(host_ready)], ctx, "bridge-host.log", cwd=PROJECT_ROOT)
+                                   "--ready-file", str(host_ready)], ctx, "bridge-host.log", cwd=BRIDGE_CWD)
         ns_bridge = self._spawn(self._ns(*bridge, "--relay", f"unix:{sock / 'proxy.sock'}>tcp:127.0.0.1:{PROXY_PORT}",
                                          "--relay", f"unix:{sock / 'admin.sock'}>tcp:127.0.0.1:{ADMIN_PORT}",
                                          "--http", "127.0.0.1:443", "--http", f"127.0.0.1:{PLAIN_FORWARD_PORT}",
                                          "--tls-cert", str(leaf), "--tls-key", str(leaf_key),
                                          "--upstream-unix", str(sock / "mock.sock"), "--prefix", prefix,
-                                         "--ready-file", str(ns_ready)), ctx, "bridge-ns.log", cwd=PROJECT_ROOT)
+                                         "--ready-file", str(ns_ready)), ctx, "bridge-ns.log", cwd=BRIDGE_CWD)
         await self._wait_path(host_ready, host_bridge, "host bridge", wd / "bridge-host.log")
         await self._wait_path(ns_ready, ns_bridge, "namespace bridge", wd / "bridge-ns.log")
 

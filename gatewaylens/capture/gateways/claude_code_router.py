@@ -95,6 +95,9 @@ PROFILE = GatewayProfile(
         for d in ("chat", "responses") for u in ("openai", "anthropic")
     ],
     client_headers={"x-api-key": CLIENT_KEY},
+    # A `provider,model` name routes to that provider and sends `model` upstream (its config above).
+    model_aliases={f"{p},{m}": m for p, m in ((P_OPENAI, OPENAI_MODEL), (P_RESPONSES, OPENAI_MODEL),
+                                               (P_ANTHROPIC, ANTHROPIC_MODEL))},
     image="gatewaylens/claude-code-router:2.0.0",  # no official image: built from docker/claude-code-router/
     install="scripts/install-npm-gateways.sh",
     launcher="claude-code-router",

@@ -24,12 +24,13 @@ import yaml
 
 from gatewaylens.capture.launch import TOOLS_DIR, LaunchContext, Launched, Launcher, LaunchError
 from gatewaylens.capture.models import GatewayProfile, Route
+from gatewaylens.datafiles import install_hint
 from gatewaylens.dialects import DIALECT_PATHS, DIALECTS, UpstreamKind
 
 VERSION = "1.106.12"
 VENV = TOOLS_DIR / "litellm"
 DEFAULT_PORT = 4000
-INSTALL_HINT = "run scripts/install-litellm.sh"
+INSTALL_HINT = install_hint("install-litellm.sh", "litellm")
 
 #: Canary credentials: the gateway's master key (what clients send) and fake provider keys.
 MASTER_KEY = "sk-gwlens-client-litellm-7e3a90"
@@ -129,6 +130,10 @@ def _profile(name: str, chat_profile: bool) -> GatewayProfile:
         routes=_routes(chat_profile),
         unsupported=[],
         client_headers={"authorization": f"Bearer {MASTER_KEY}"},
+        # The generated model_list (make_config): each client model name is an alias on purpose.
+        model_aliases={CLIENT_MODELS["openai"]: UPSTREAM_MODELS["openai"],
+                       REASONING_CLIENT_MODEL: REASONING_UPSTREAM_MODEL,
+                       CLIENT_MODELS["anthropic"]: UPSTREAM_MODELS["anthropic"]},
         image=f"ghcr.io/berriai/litellm:v{VERSION}",
         install="scripts/install-litellm.sh",
         launcher=name,

@@ -15,7 +15,7 @@ from typing import ClassVar
 
 from gatewaylens.capture.gateways import _npm
 from gatewaylens.capture.launch import LaunchContext, Launched, Launcher
-from gatewaylens.capture.models import GatewayProfile, Route
+from gatewaylens.capture.models import GatewayProfile, HeaderRule, Route
 from gatewaylens.dialects import DIALECT_PATHS, DIALECTS, Dialect, UpstreamKind
 
 PACKAGE = "@portkey-ai/gateway"
@@ -59,6 +59,12 @@ PROFILE = GatewayProfile(
     routes=[_route(d, u) for d in DIALECTS for u in ("openai", "anthropic")],
     unsupported=[],
     client_headers={},
+    header_policy=[
+        # Portkey's design: the client's Authorization *is* the provider key (see the module doc).
+        HeaderRule(name="authorization", policy="forward", note="Portkey forwards the client's key as the provider key"),
+        HeaderRule(name="x-api-key", policy="forward", upstream="anthropic",
+                   note="Portkey sends the client's key as Anthropic's x-api-key"),
+    ],
     image=f"portkeyai/gateway:{VERSION}",
     install="scripts/install-npm-gateways.sh",
     launcher="portkey",
