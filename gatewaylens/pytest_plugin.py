@@ -208,6 +208,8 @@ class MockChannel:
 
     url: str
     channel: str
+    #: the control token header of the session's mock (reading a channel's log needs it)
+    control_headers: dict[str, str] = field(default_factory=dict)
 
     @property
     def channel_url(self) -> str:
@@ -217,7 +219,7 @@ class MockChannel:
     def records(self) -> list[RecordedExchange]:
         """Every request that reached the mock on this channel, oldest first (credentials redacted)."""
         r = httpx.get(f"{self.url}/__mock/log", params={"channel": self.channel, "since": "0"}, timeout=30,
-                      trust_env=False)
+                      trust_env=False, headers=self.control_headers)
         r.raise_for_status()
         return [RecordedExchange.model_validate(x) for x in r.json()["records"]]
 
@@ -293,7 +295,8 @@ def gatewaylens_mock_server(gatewaylens_settings: Settings) -> Iterator[Threaded
 
 @pytest.fixture
 def gatewaylens_mock(gatewaylens_mock_server: ThreadedMock, request: pytest.FixtureRequest) -> MockChannel:
-    return MockChannel(url=gatewaylens_mock_server.url, channel=channel_for(request.node.nodeid))
+    return MockChannel(url=gatewaylens_mock_server.url, channel=channel_for(request.node.nodeid),
+                       control_headers=dict(gatewaylens_mock_server.server.control_headers))
 
 
 @pytest.fixture

@@ -115,10 +115,14 @@ def model_entries(ex: Exchange, answer: int | None) -> list[Entry]:
     if client_model is None:
         return out
     want, aliased = expected_model(ex, client_model)
+    seen: set[str] = set()
     for i, rec in enumerate(ex.upstream_requests):
         sent = rec.body_json.get("model") if isinstance(rec.body_json, dict) else None
-        if not isinstance(sent, str) or same_model(sent, want):
-            continue
+        if not isinstance(sent, str) or same_model(sent, want) or sent in seen:
+            continue  # a retry repeating the same substitution is the same behaviour, said once
+        if not aliased and client_model in sent:
+            continue  # the client's model under the gateway's routing name (``mygw-gpt-4o-mini``): a mapping
+        seen.add(sent)
         how = f"the profile maps {client_model!r} to {want!r}" if aliased else "no alias is configured for it"
         out.append(Entry("model_substituted", "(call).model", "(call).model" if i == 0 else f"(call)[{i}].model",
                          client_model, sent, "error" if aliased else "warn",
