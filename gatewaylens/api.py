@@ -25,7 +25,6 @@ from typing import Any
 
 from gatewaylens.analyze.behaviours import BehaviourBuilder
 from gatewaylens.analyze.conversations import analyze_exchanges
-from gatewaylens.analyze.engine import BadInput
 from gatewaylens.analyze.fixtures import (
     CheckResult,
     check_fixtures,
@@ -36,12 +35,13 @@ from gatewaylens.analyze.fixtures import (
 from gatewaylens.analyze.models import Behaviour, Finding, GatewayScore
 from gatewaylens.analyze.report import Aggregator
 from gatewaylens.assertions import TranslationChanged, assert_translation
-from gatewaylens.capture.corpus import InputError, shipped_corpus_paths
 from gatewaylens.capture.corpus import load_corpus as _load_corpus_file
+from gatewaylens.capture.corpus import shipped_corpus_paths
 from gatewaylens.capture.models import Case, Corpus, Exchange, GatewayProfile
 from gatewaylens.capture.rundir import load_done
 from gatewaylens.capture.runner import CaptureOptions, run_capture
 from gatewaylens.capture.selection import builtin_profiles, select
+from gatewaylens.errors import GatewaylensError, InputError
 from gatewaylens.mock.server import MockServer as _MockServer
 
 __all__ = [
@@ -55,6 +55,7 @@ __all__ = [
     "Finding",
     "GatewayProfile",
     "GatewayScore",
+    "GatewaylensError",
     "InputError",
     "MockServer",
     "TranslationChanged",
@@ -67,6 +68,9 @@ __all__ = [
     "shipped_corpus",
     "targets",
 ]
+
+#: the analyzer's older name for :class:`InputError` (the same class)
+BadInput = InputError
 
 
 class MockServer(_MockServer):

@@ -9,10 +9,8 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any, Literal
-
-from httpx_sse._decoders import SSEDecoder
 
 Dialect = Literal["chat", "responses", "messages"]
 UpstreamKind = Literal["openai", "anthropic"]
@@ -26,7 +24,15 @@ DIALECT_PATHS: dict[Dialect, str] = {
     "messages": "/v1/messages",
 }
 
-#: The provider family that natively speaks each dialect.
+#: Hop-by-hop headers (RFC 9110 section 7.6.1, plus the legacy ``keep-alive``/``proxy-connection``):
+#: they describe one connection, so a proxy never forwards them and a comparison ignores them.
+HOP_BY_HOP_HEADERS: frozenset[str] = frozenset({
+    "connection", "keep-alive", "proxy-connection", "transfer-encoding", "te", "trailer", "upgrade",
+    "proxy-authenticate", "proxy-authorization",
+})
+
+
+#: The provider family that natively speaks each dialect (the header policy's upstream kind).
 NATIVE_UPSTREAM: dict[Dialect, UpstreamKind] = {
     "chat": "openai",
     "responses": "openai",
@@ -48,6 +54,7 @@ def dialect_for_path(path: str) -> Dialect | None:
 # --------------------------------------------------------------------------------------------
 
 from gatewaylens.redaction import (  # noqa: E402
+    CREDENTIAL_HEADERS,
     REDACTED_PREFIX,
     credential_key,
     fingerprint,
@@ -71,35 +78,34 @@ from gatewaylens.redaction import (  # noqa: E402
 )
 
 __all__ = [
-    "REDACTED_PREFIX", "credential_key", "fingerprint", "is_marker", "is_secret_name", "looks_secret", "printable",
-    "redact_header_value", "redact_headers", "redact_json", "redact_json_text", "redact_path", "redact_query",
-    "redact_raw_text", "redact_secret", "redact_text", "redact_url", "redact_value", "redaction_marker",
+    "CREDENTIAL_HEADERS",
+    "REDACTED_PREFIX",
+    "credential_key",
+    "encode_sse",
+    "fingerprint",
+    "is_marker",
+    "is_secret_name",
+    "iter_sse_text",
+    "looks_secret",
+    "printable",
+    "redact_header_value",
+    "redact_headers",
+    "redact_json",
+    "redact_json_text",
+    "redact_path",
+    "redact_query",
+    "redact_raw_text",
+    "redact_secret",
+    "redact_text",
+    "redact_url",
+    "redact_value",
+    "redaction_marker",
     "replace_secrets",
 ]
 
 
-# --------------------------------------------------------------------------------------------
-# SSE framing (writing is trivial; reading uses httpx-sse's decoder, not a home-made one).
-# --------------------------------------------------------------------------------------------
-
-
-def encode_sse(data: str, event: str | None = None) -> bytes:
-    """One SSE frame.  ``data`` is already serialised (JSON text or ``[DONE]``)."""
-    head = f"event: {event}\n" if event else ""
-    body = "".join(f"data: {line}\n" for line in data.split("\n"))
-    return (head + body + "\n").encode()
-
-
-def iter_sse_text(text: str) -> Iterator[tuple[str | None, str]]:
-    """Decode a complete SSE body into ``(event, data)`` pairs with httpx-sse's decoder."""
-    decoder = SSEDecoder()
-    for line in text.splitlines():
-        sse = decoder.decode(line)
-        if sse is not None:
-            yield (sse.event if sse.event != "message" else None), sse.data
-    sse = decoder.decode("")
-    if sse is not None:
-        yield (sse.event if sse.event != "message" else None), sse.data
+# SSE framing and parsing live in gatewaylens/sse.py; re-exported for the stages that import them from here.
+from gatewaylens.sse import encode_sse, iter_sse_text  # noqa: E402
 
 
 def parse_json(text: str | bytes | None) -> Any | None:
@@ -170,12 +176,6 @@ def requested_tool(dialect: Dialect, body: Mapping[str, Any]) -> str | None:
             return str(choice["name"])
         if choice.get("type") == "allowed_tools" and choice.get("mode") == "required":
             return first or "tool"
-    return None
-
-
-def model_of(body: Any) -> str | None:
-    if isinstance(body, dict) and isinstance(body.get("model"), str):
-        return str(body["model"])
     return None
 
 
@@ -319,14 +319,6 @@ def generic_path(path: str) -> str:
     return re.sub(r"\[\d+\]", "[]", path)
 
 
-def concept_of(dialect: Dialect, path: str) -> str | None:
-    gp = generic_path(path)
-    for row in REQUEST_EQUIVALENCES:
-        if gp in row.get(dialect, []):
-            return str(row["concept"])
-    return None
-
-
 def is_known_translation(src_path: str, dst_path: str, src_dialect: Dialect | None = None,
                          dst_dialect: Dialect | None = None) -> bool:
     """True when moving a value from ``src_path`` to ``dst_path`` is a faithful dialect translation."""
@@ -339,10 +331,6 @@ def is_known_translation(src_path: str, dst_path: str, src_dialect: Dialect | No
             if a in row.get(src_dialect, []) and b in row.get(dst_dialect, []):
                 return True
     return False
-
-
-def canonical_json(value: Any) -> str:
-    return json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
 
 
 # --------------------------------------------------------------------------------------------

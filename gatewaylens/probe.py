@@ -31,10 +31,10 @@ from typing import Any
 import click
 from pydantic import ValidationError
 
-from gatewaylens.capture.corpus import InputError, default_corpus_paths, load_corpus
+from gatewaylens.capture.corpus import default_corpus_paths, load_corpus
 from gatewaylens.capture.models import Case, Corpus, GatewayProfile, Route
 from gatewaylens.dialects import DIALECTS, UPSTREAMS, Dialect, UpstreamKind
-from gatewaylens.errors import one_line
+from gatewaylens.errors import InputError, one_line
 
 EPILOG = """\b
 Examples:

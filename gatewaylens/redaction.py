@@ -53,7 +53,10 @@ def is_marker(value: str) -> bool:
 # Names
 # --------------------------------------------------------------------------------------------
 
-_SECRET_HEADER_EXACT = {"authorization", "proxy-authorization", "x-api-key", "api-key", "cookie", "set-cookie"}
+#: Headers whose value is a credential whatever it looks like (the one list; capture scrubs their
+#: values everywhere, every redactor masks them).
+CREDENTIAL_HEADERS: frozenset[str] = frozenset({
+    "authorization", "proxy-authorization", "x-api-key", "api-key", "cookie", "set-cookie"})
 _SECRET_NAME_PARTS = ("key", "token", "secret", "auth", "password", "passwd", "credential", "cred", "signature",
                       "cookie", "session")
 _SECRET_NAME_WORDS = {"pat", "pwd", "jwt", "sig"}
@@ -66,7 +69,7 @@ _NOT_SECRET_WORDS = ("portkey", "keep-alive", "keepalive", "monkey")
 def is_secret_name(name: str, *, query: bool = False) -> bool:
     """A header (or, with ``query``, a query parameter) name whose value is a credential."""
     n = name.strip().lower()
-    if n in _SECRET_HEADER_EXACT or (query and n in _SECRET_QUERY_EXACT):
+    if n in CREDENTIAL_HEADERS or (query and n in _SECRET_QUERY_EXACT):
         return True
     for word in _NOT_SECRET_WORDS:
         n = n.replace(word, "")

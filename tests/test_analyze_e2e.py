@@ -14,7 +14,7 @@ from click.testing import CliRunner
 from gatewaylens.analyze.cli import main
 from gatewaylens.analyze.pipeline import load_findings_file
 from tests.gateway_checks import skip_unless_launchable
-from tests.test_capture_run import ROOT, free_port
+from tests.support.capture import ROOT, free_port
 
 CASES = ["basic-chat", "basic-messages", "basic-responses-stream", "roundtrip-chat-parallel",
          "thinking-messages-budget-stream", "sampling-chat-full"]

@@ -20,26 +20,7 @@ from gatewaylens.analyze.synthetic import (
 )
 from gatewaylens.capture.models import ClientResponse, Exchange
 from gatewaylens.mock.models import MockAnswer
-
-
-def write_run(run_dir: Path, exchanges: list[Exchange], *, corpus: list[dict[str, object]] | None = None) -> Path:
-    write_synthetic_run(run_dir, 0)
-    with (run_dir / "exchanges.jsonl").open("w", encoding="utf-8") as fh:
-        for ex in exchanges:
-            fh.write(ex.model_dump_json() + "\n")
-    if corpus is not None:
-        (run_dir / "corpus.json").write_text(json.dumps({"cases": corpus}), encoding="utf-8")
-    return run_dir
-
-
-def pipe_exchange(value: str, gateway: str = "gw-a", case_id: str = "pipes") -> Exchange:
-    body = {**client_body("chat", 1), "gwl_odd": value}
-    up = copy.deepcopy(body)
-    up.pop("gwl_odd")
-    return make_exchange(gateway=gateway, case_id=case_id, dialect="chat", upstream="openai", body=body,
-                         upstream_dialect="chat", upstream_body=up,
-                         answer=MockAnswer(status=200, body=answer_body("chat", "gwl text", (1234, 567))),
-                         client_response=ClientResponse(status=200, body=answer_body("chat", "gwl text", (1234, 567))))
+from tests.support.report import pipe_exchange, write_run
 
 
 def detail(run_dir: Path, gateway: str) -> str:

@@ -13,7 +13,7 @@ import pytest
 
 import gatewaylens
 from gatewaylens.capture.models import GatewayProfile
-from tests.test_capture_run import MODELS, Gateways, case
+from tests.support.capture import MODELS, Gateways, case
 
 NAME = "streamgw"
 

@@ -9,7 +9,7 @@ import pytest
 
 import gatewaylens
 from gatewaylens.analyze.fixtures import write_fixtures
-from tests.test_capture_run import Gateways, case
+from tests.support.capture import Gateways, case
 
 
 def test_all_names_resolve_and_are_documented() -> None:

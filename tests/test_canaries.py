@@ -25,7 +25,7 @@ import pytest
 
 from gatewaylens.capture.launch import free_port
 from tests.capture_testgw import GATEWAY_CANARIES
-from tests.test_capture_run import MODELS, wait_http
+from tests.support.capture import MODELS, wait_http
 
 ROOT = Path(__file__).resolve().parents[1]
 PY = sys.executable

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from tests.gateway_checks import skip_unless_launchable
-from tests.test_capture_run import ROOT, case, free_port
+from tests.support.capture import ROOT, case, free_port
 
 TERMINAL = {"chat": "[DONE]", "responses": "response.completed", "messages": "message_stop"}
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import pickle
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -12,7 +13,7 @@ import pytest
 
 from gatewaylens.capture.corpus import InputError
 from gatewaylens.capture.models import Case, Exchange, GatewayProfile, Route, Unsupported
-from gatewaylens.capture.rundir import Scrubber, load_done, new_run_dir, point_latest
+from gatewaylens.capture.rundir import BadLine, Scrubber, iter_exchanges, load_done, new_run_dir, point_latest
 from gatewaylens.capture.runner import (
     client_headers,
     filter_cases,
@@ -120,6 +121,26 @@ def test_load_done_truncated_tail_and_bad_middle(tmp_path: Path) -> None:
     assert p.read_text() == good  # rewritten valid
     p.write_text(good.replace("\n", "\nnot json\n", 1))
     with pytest.raises(InputError, match=r"exchanges.jsonl: line 2: not a valid exchange"):
+        load_done(tmp_path)
+
+
+def test_resume_and_analyze_share_one_tolerance_rule(tmp_path: Path) -> None:
+    """capture's resume and analyze read exchanges.jsonl under the same rule: blank lines skipped,
+    a truncated last line dropped (analyze warns), a bad line elsewhere refused by both."""
+    p = tmp_path / "exchanges.jsonl"
+    good = [ex(i).model_dump_json() + "\n" for i in range(3)]
+    p.write_text(good[0] + "\n" + good[1] + "   \n" + good[2] + '{"id": "g/c3/op')
+    warnings: list[str] = []
+    assert [e.id for e in iter_exchanges(tmp_path, warnings)] == ["g/c0/openai", "g/c1/openai", "g/c2/openai"]
+    assert len(warnings) == 1 and "exchanges.jsonl:6: invalid last line skipped" in warnings[0]
+    assert [e.id for e in load_done(tmp_path)] == ["g/c0/openai", "g/c1/openai", "g/c2/openai"]
+    assert p.read_text() == "".join(good)  # rewritten: only whole exchanges, so a resume appends cleanly
+    p.write_text(good[0] + "not json\n" + good[1])
+    with pytest.raises(BadLine) as err:
+        list(iter_exchanges(tmp_path, []))
+    assert err.value.lineno == 2 and str(err.value).startswith(f"{p}:2: field ")
+    assert pickle.loads(pickle.dumps(err.value)).detail == err.value.detail  # crosses a worker process
+    with pytest.raises(InputError, match=r"exchanges.jsonl: line 2: not a valid exchange \(field "):
         load_done(tmp_path)
 
 

@@ -13,7 +13,7 @@ from typing import Any
 import yaml
 
 from gatewaylens.capture.launch import free_port
-from tests.test_capture_run import Gateways, case
+from tests.support.capture import Gateways, case
 
 ROOT = Path(__file__).resolve().parents[1]
 WORKFLOW = ROOT / "docs" / "ci" / "gatewaylens.yml"

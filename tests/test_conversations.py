@@ -30,7 +30,8 @@ from gatewaylens.turns import (
     check_turn,
     parse_ref,
 )
-from tests.test_capture_run import PY, ROOT, Gateways, capture_cmd, run_capture
+from tests.support.capture import PY, ROOT, Gateways, capture_cmd
+from tests.support.conversations import CORPUS_DIR, drain, run_capture
 
 
 @pytest.fixture
@@ -361,8 +362,6 @@ def test_shipped_conversations_build_every_turn_through_an_identity_gateway(tmp_
     from openai.types.responses.response_create_params import ResponseCreateParamsNonStreaming
     from pydantic import TypeAdapter
 
-    from tests.test_corpus import CORPUS_DIR, _drain
-
     corpus = load_corpus(CORPUS_DIR / "conversations.json").corpus
     assert len(corpus.cases) >= 12 and all(c.turns for c in corpus.cases)
     assert {c.dialect for c in corpus.cases} == {"chat", "responses", "messages"}
@@ -385,7 +384,7 @@ def test_shipped_conversations_build_every_turn_through_an_identity_gateway(tmp_
     for e in later:
         assert e.client_request is not None
         body = {k: v for k, v in e.client_request.body.items() if k not in ("stream", "stream_options")}
-        _drain(adapters[e.dialect].validate_python(body))
+        drain(adapters[e.dialect].validate_python(body))
     bad = [(r.summary.id, f.message) for r in analyze_exchanges(exs) for f in r.findings
            if f.direction == "conversation" and f.severity != "info"]
     assert bad == []
@@ -402,7 +401,6 @@ REAL_CASES = ["conv-chat-thinking-tool", "conv-chat-thinking-tool-blocks", "conv
 @pytest.mark.slow
 def test_real_litellm_and_portkey_across_turns(tmp_path: Path) -> None:
     from tests.gateway_checks import skip_unless_launchable
-    from tests.test_corpus import CORPUS_DIR
 
     skip_unless_launchable("litellm")
     skip_unless_launchable("portkey")

@@ -247,9 +247,13 @@ def test_corpus_file_validates_as_corpus() -> None:
     assert len(corpus.cases) >= 40
 
 
+def duplicate_ids(cases: list[Case]) -> list[str]:
+    """Ids used by more than one case, in first-use order (the check both tests below rely on)."""
+    return [cid for cid, n in Counter(c.id for c in cases).items() if n > 1]
+
+
 def test_ids_are_unique(corpus: Corpus) -> None:
-    dupes = [cid for cid, n in Counter(c.id for c in corpus.cases).items() if n > 1]
-    assert dupes == []
+    assert duplicate_ids(corpus.cases) == []
 
 
 def test_every_dialect_and_stream_combination_is_present(corpus: Corpus) -> None:
@@ -639,10 +643,11 @@ def test_capture_loader_accepts_the_corpus_and_refuses_a_duplicate_id(tmp_path: 
 
 
 def test_duplicate_check_finds_duplicates(corpus: Corpus) -> None:
-    """The uniqueness check used above is not vacuous: a doubled case is found."""
-    doubled = Corpus(cases=[*corpus.cases, corpus.cases[3]])
-    dupes = [cid for cid, n in Counter(c.id for c in doubled.cases).items() if n > 1]
-    assert dupes == [corpus.cases[3].id]
+    """The uniqueness check ``test_ids_are_unique`` calls is not vacuous: doubled cases are found,
+    each once, and distinct ids are not."""
+    doubled = [*corpus.cases, corpus.cases[3], corpus.cases[7], corpus.cases[3]]
+    assert duplicate_ids(doubled) == [corpus.cases[3].id, corpus.cases[7].id]
+    assert duplicate_ids(corpus.cases[:5]) == []
 
 
 # ----------------------------------------------------------------------------------------------

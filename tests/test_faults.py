@@ -28,7 +28,7 @@ from hypothesis import strategies as st
 from gatewaylens.capture.corpus import InputError, load_corpus
 from gatewaylens.capture.runner import CaptureOptions, run_capture
 from gatewaylens.capture.selection import select
-from tests.test_capture_run import case, free_port, wait_http
+from tests.support.capture import case, free_port, wait_http
 
 ROOT = Path(__file__).resolve().parents[1]
 PY = sys.executable

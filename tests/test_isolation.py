@@ -23,7 +23,7 @@ import pytest
 
 from gatewaylens.capture.launch import free_port
 from gatewaylens.mock.server import MockServer
-from tests.test_capture_run import Gateways, capture_cmd, case, exchanges, wait_http, write_corpus
+from tests.support.capture import Gateways, capture_cmd, case, exchanges, wait_http, write_corpus
 
 ROOT = Path(__file__).resolve().parents[1]
 PY = sys.executable

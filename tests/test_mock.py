@@ -11,39 +11,20 @@ import signal
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
 
 import anthropic
 import httpx
-import openai
 import pytest
 
 from gatewaylens.mock.answers import CACHED_TOKENS, REPLY_TEXT, SYSTEM_FINGERPRINT
 from gatewaylens.mock.server import MockServer
 from tests.conftest import CANARIES
+from tests.support.mock import an, log, oa
 
 TOOLS_CHAT = [{"type": "function", "function": {"name": "get_weather_gwl", "description": "w",
                                                 "parameters": {"type": "object", "properties": {"city": {"type": "string"}}}}},
               {"type": "function", "function": {"name": "second_tool", "parameters": {"type": "object", "properties": {}}}}]
 
-
-def oa(server: MockServer, channel: str = "sdk") -> openai.AsyncOpenAI:
-    return openai.AsyncOpenAI(base_url=f"{server.url}/ch/{channel}/v1", api_key=CANARIES[0], max_retries=0)
-
-
-def an(server: MockServer, channel: str = "sdk") -> anthropic.AsyncAnthropic:
-    return anthropic.AsyncAnthropic(base_url=f"{server.url}/ch/{channel}", api_key=CANARIES[1], max_retries=0)
-
-
-async def log(server: MockServer, channel: str | None = None, since: int = 0) -> dict[str, Any]:
-    params: dict[str, Any] = {"since": since}
-    if channel:
-        params["channel"] = channel
-    async with httpx.AsyncClient(headers=server.control_headers) as c:
-        r = await c.get(f"{server.url}/__mock/log", params=params)
-        r.raise_for_status()
-        data: dict[str, Any] = r.json()
-        return data
 
 
 async def test_chat_non_stream_and_stream(mock_server: MockServer) -> None:

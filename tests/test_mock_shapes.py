@@ -14,7 +14,7 @@ import pytest
 from gatewaylens.mock.answers import CACHE_CREATION_TOKENS, CACHED_TOKENS, REPLY_TEXT, THINKING_TEXT
 from gatewaylens.mock.server import MockServer
 from gatewaylens.streamgrammar import check
-from tests.test_mock import an, log, oa
+from tests.support.mock import an, log, oa
 
 TOOLS_CHAT: Any = [{"type": "function", "function": {"name": n, "parameters": {"type": "object", "properties": {}}}}
                    for n in ("tool_a_gwl", "tool_b_gwl")]

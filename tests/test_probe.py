@@ -22,7 +22,7 @@ from gatewaylens.capture.launch import PROJECT_ROOT, free_port
 from gatewaylens.probe import guess_dialect
 from tests.conftest import CANARIES
 from tests.gateway_checks import skip_unless_launchable
-from tests.test_capture_run import Gateways
+from tests.support.capture import Gateways
 
 PY = sys.executable
 

@@ -24,7 +24,7 @@ from gatewaylens.analyze.pipeline import analyze_run
 from gatewaylens.analyze.synthetic import write_synthetic_run
 from gatewaylens.capture.launch import PROJECT_ROOT, free_port
 from tests.gateway_checks import skip_unless_launchable
-from tests.test_report_html import page_data
+from tests.support.report import page_data
 
 CHROMIUM = Path("/usr/bin/chromium")
 CASES = "basic-chat,basic-chat-stream,basic-messages,sampling-chat-full,tools-chat-required"

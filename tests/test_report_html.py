@@ -2,21 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
 
 from gatewaylens.analyze.pipeline import analyze_run
 from gatewaylens.analyze.synthetic import write_synthetic_run
-from tests.test_analyze_report import pipe_exchange, write_run
-
-
-def page_data(html: str) -> dict[str, object]:
-    blocks = re.findall(r'<script type="application/json" id="data">(.*?)</script>', html, re.S)
-    assert len(blocks) == 1  # the data is embedded once
-    data = json.loads(blocks[0])
-    assert isinstance(data, dict)
-    return data
+from tests.support.report import page_data, pipe_exchange, write_run
 
 
 def test_report_html_is_self_contained(tmp_path: Path) -> None:

@@ -22,7 +22,8 @@ from gatewaylens.analyze.fixtures import check_run, write_fixtures
 from gatewaylens.analyze.models import KnownGap, KnownGaps
 from gatewaylens.analyze.pipeline import analyze_run
 from gatewaylens.capture.launch import free_port
-from tests.test_capture_run import Gateways, run_capture
+from tests.support.capture import Gateways
+from tests.support.conversations import run_capture
 
 
 def test_known_gaps_name_a_bug_or_a_behaviour() -> None:

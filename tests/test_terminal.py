@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 from gatewaylens.capture.launch import free_port
-from tests.test_capture_run import Gateways, case, write_corpus
+from tests.support.capture import Gateways, case, write_corpus
 
 PY = sys.executable
 ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")

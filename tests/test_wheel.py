@@ -20,7 +20,7 @@ import pytest
 
 from gatewaylens.capture.launch import free_port
 from gatewaylens.datafiles import SHIPPED
-from tests.test_capture_run import wait_http
+from tests.support.capture import wait_http
 
 ROOT = Path(__file__).resolve().parents[1]
 TESTGW = ROOT / "tests" / "capture_testgw.py"

@@ -21,8 +21,9 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from gatewaylens.analyze.engine import BadInput, resolve_run_dir
 from gatewaylens.analyze.models import FindingsFile
+from gatewaylens.capture.rundir import RUN_FILE, resolve_run_dir
+from gatewaylens.errors import InputError
 
 #: the analysis itself is the group's default action, not a command a user can name: this internal
 #: name holds a NUL, which no argv can, so a run directory called ``run`` is just a path.
@@ -55,7 +56,7 @@ class AnalyzeGroup(click.Group):
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
         first = args[0] if args else None
-        is_command = first is not None and first in self.commands and not (Path(first) / "run.json").is_file()
+        is_command = first is not None and first in self.commands and not (Path(first) / RUN_FILE).is_file()
         if first is None or (not is_command and first not in ("--help", "-h")):
             args = [_DEFAULT_CMD, *args]
         return super().parse_args(ctx, args)
@@ -107,7 +108,7 @@ def run_cmd(run_dir: Path | None, include_kept: bool, schema: bool, verdicts_dir
     try:
         rd = resolve_run_dir(run_dir)
         result = analyze_run(rd, include_kept=include_kept, verdicts_dir=verdicts_dir, baseline_dir=baseline_dir)
-    except BadInput as e:
+    except InputError as e:
         raise _BadInput(str(e)) from None
     for line in result.verdict_errors:
         click.echo(f"analyze: verdict skipped: {line}", err=True)
@@ -145,14 +146,15 @@ main.default_command = run_cmd
 
 @main.command("fixtures")
 @click.argument("run_dir", required=False, type=click.Path(path_type=Path))
-@click.option("--out", "out_dir", required=True, type=click.Path(path_type=Path), help="directory to write fixtures into")
+@click.option("--out", "out_dir", required=True, type=click.Path(path_type=Path, file_okay=False),
+              help="directory to write fixtures into")
 def fixtures_cmd(run_dir: Path | None, out_dir: Path) -> None:
     """Write one normalized fixture per (gateway, case, upstream, variant) of RUN_DIR."""
     from gatewaylens.analyze.fixtures import write_fixtures
 
     try:
         count, warnings = write_fixtures(resolve_run_dir(run_dir), out_dir)
-    except BadInput as e:
+    except InputError as e:
         raise _BadInput(str(e)) from None
     for w in warnings:
         click.echo(f"analyze: warning: {w}", err=True)
@@ -178,7 +180,7 @@ def check_cmd(run_dir: Path | None, fixtures_dir: Path, known_gaps: Path | None,
 
     try:
         res = check_run(resolve_run_dir(run_dir), fixtures_dir, known_gaps)
-    except BadInput as e:
+    except InputError as e:
         raise _BadInput(str(e)) from None
     for w in res.warnings:
         click.echo(f"analyze: warning: {w}", err=True)
@@ -224,7 +226,7 @@ def show_cmd(run_dir: Path, exchange: str, as_json: bool) -> None:
 
     try:
         ex = find_exchange(resolve_run_dir(run_dir), exchange)
-    except BadInput as e:
+    except InputError as e:
         raise _BadInput(str(e)) from None
     result = analyze_exchange(ex)
     if as_json:

@@ -1,10 +1,10 @@
-"""Per-exchange analysis (request, response, stream, headers) and streaming access to a run directory."""
+"""Per-exchange analysis: request, response, stream and headers of one exchange (the run directory is read by :mod:`gatewaylens.capture.rundir`)."""
 
 from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -17,7 +17,7 @@ from gatewaylens.analyze.calls import call_entries
 from gatewaylens.analyze.expectations import apply as apply_expectations
 from gatewaylens.analyze.headers import compare_headers
 from gatewaylens.analyze.leaks import leak_entries
-from gatewaylens.analyze.models import Direction, ExchangeSummary, FindingRow, Severity, StreamSummary
+from gatewaylens.analyze.models import Direction, ExchangeSummary, FindingRow, Severity
 from gatewaylens.analyze.paths import root, under
 from gatewaylens.analyze.streamcheck import refine, refine_response
 from gatewaylens.analyze.streams import compare_extracts, extract_body, extract_frames, parse_frames
@@ -26,92 +26,12 @@ from gatewaylens.analyze.translate import Entry, Translator, is_default
 from gatewaylens.analyze.values import STRUCTURAL_STRINGS, excerpt
 from gatewaylens.capture.models import ClientResponse, Exchange, Expectation, RunInfo
 from gatewaylens.dialects import DIALECTS, NATIVE_UPSTREAM, REQUEST_EQUIVALENCES, Dialect, dialect_for_path
-from gatewaylens.formats import version_message
+from gatewaylens.errors import InputError, validation_line
 from gatewaylens.mock.models import RecordedExchange
 
-
-class BadInput(Exception):
-    """Input the analyzer cannot use; the message is one line naming the file and the field."""
-
-
-def one_line_error(exc: ValidationError) -> str:
-    version = version_message(exc)
-    if version is not None:
-        return version  # another format version: that, not its fields, is the problem
-    errors = exc.errors()
-    if not errors:
-        return str(exc).splitlines()[0]
-    first = errors[0]
-    loc = ".".join(str(p) for p in first.get("loc", ())) or "(root)"
-    more = f" (+{len(errors) - 1} more)" if len(errors) > 1 else ""
-    return f"field {loc}: {first.get('msg', 'invalid')}{more}"
-
-
-# --------------------------------------------------------------------------------------------
-# Run directory access (streamed: memory does not grow with the number of exchanges).
-# --------------------------------------------------------------------------------------------
-
-
-def resolve_run_dir(arg: str | Path | None) -> Path:
-    """``RUN_DIR`` or ``output/latest`` (a symlink, or a file holding the run's path)."""
-    path = Path(arg) if arg else Path("output") / "latest"
-    if path.is_file() and path.name == "latest":
-        target = Path(path.read_text(encoding="utf-8").strip())
-        path = target if target.is_absolute() else path.parent / target
-    if not path.is_dir():
-        raise BadInput(f"{path}: run directory not found")
-    return path
-
-
-def load_run(run_dir: Path) -> RunInfo:
-    path = run_dir / "run.json"
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as e:
-        raise BadInput(f"{path}: cannot read ({e.strerror or e})") from None
-    try:
-        return RunInfo.model_validate_json(text)
-    except ValidationError as e:
-        raise BadInput(f"{path}: {one_line_error(e)}") from None
-
-
-def iter_exchanges(run_dir: Path, warnings: list[str]) -> Iterator[Exchange]:
-    """Exchanges of ``exchanges.jsonl`` one at a time.  An invalid *last* line (a write cut short
-    by a crash) is skipped with a warning; an invalid line elsewhere is bad input."""
-    path = run_dir / "exchanges.jsonl"
-    for lineno, raw, last in iter_lines(path, warnings):
-        ex = parse_line(path, lineno, raw, last=last, warnings=warnings)
-        if ex is not None:
-            yield ex
-
-
-def iter_lines(path: Path, warnings: list[str]) -> Iterator[tuple[int, str, bool]]:
-    """The non-blank lines of a JSONL file as ``(line number, text, is_last)``, streamed."""
-    if not path.exists():
-        warnings.append(f"{path}: missing, no exchanges analyzed")
-        return
-    with path.open("r", encoding="utf-8", errors="surrogateescape") as fh:
-        lineno = 0
-        pending: tuple[int, str] | None = None
-        for raw in fh:
-            lineno += 1
-            if not raw.strip():
-                continue
-            if pending is not None:
-                yield pending[0], pending[1], False
-            pending = (lineno, raw)
-        if pending is not None:
-            yield pending[0], pending[1], True
-
-
-def parse_line(path: Path, lineno: int, raw: str, *, last: bool, warnings: list[str]) -> Exchange | None:
-    try:
-        return Exchange.model_validate_json(raw)
-    except ValidationError as e:
-        if last and version_message(e) is None:  # a version mismatch is never a truncated write
-            warnings.append(f"{path}:{lineno}: invalid last line skipped (truncated write?): {one_line_error(e)}")
-            return None
-        raise BadInput(f"{path}:{lineno}: {one_line_error(e)}") from None
+#: the analyzer's older names for the shared vocabulary (other modules and branches import them)
+BadInput = InputError
+one_line_error = validation_line
 
 
 def load_case_notes(run_dir: Path, run: RunInfo) -> dict[str, dict[str, Any]]:
@@ -557,7 +477,3 @@ def _equivalent_names(dialect: Dialect | None, generic: str) -> list[str]:
                     continue
                 out.extend(p for p in row.get(d, []) if "[]" not in p and p != generic and len(p) >= 4)
     return out
-
-
-def stream_summary_of(result: ExchangeResult) -> StreamSummary | None:
-    return result.summary.stream_summary

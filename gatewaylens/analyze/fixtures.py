@@ -28,15 +28,7 @@ from pydantic import BaseModel, ValidationError
 from gatewaylens.analyze.behaviours import counts_as_behaviour, generic, route_of, severity_rank
 from gatewaylens.analyze.bugs import bug_cases, bug_number, violations
 from gatewaylens.analyze.conversations import analyze_exchanges
-from gatewaylens.analyze.engine import (
-    BadInput,
-    ExchangeResult,
-    case_expectations,
-    iter_exchanges,
-    load_case_notes,
-    load_run,
-    one_line_error,
-)
+from gatewaylens.analyze.engine import ExchangeResult, case_expectations, load_case_notes
 from gatewaylens.analyze.models import (
     FIXTURE_FORMAT_VERSION,
     KNOWN_GAPS_FORMAT_VERSION,
@@ -50,6 +42,8 @@ from gatewaylens.analyze.models import (
     KnownGaps,
 )
 from gatewaylens.analyze.values import last_key, mask
+from gatewaylens.capture.rundir import iter_exchanges, load_run
+from gatewaylens.errors import InputError, validation_line
 
 _SAFE = re.compile(r"[^A-Za-z0-9._-]+")
 _BKey = tuple[str, str, str]  # direction, generic path, kind
@@ -149,11 +143,11 @@ def _versioned(path: Path, data: Any, field: str, supported: int, what: str, rea
     version = data.get(field) if isinstance(data, dict) else None
     if version != supported:
         found = f"no {field} (not a gatewaylens {what})" if version is None else f"{field} {version!r}"
-        raise BadInput(f"{path}: {found}; this gatewaylens reads {reads}{field} {supported}{hint}")
+        raise InputError(f"{path}: {found}; this gatewaylens reads {reads}{field} {supported}{hint}")
     try:
         return model.model_validate(data)
     except ValidationError as e:
-        raise BadInput(f"{path}: {one_line_error(e)}") from None
+        raise InputError(f"{path}: {validation_line(e)}") from None
 
 
 def read_fixture(path: Path) -> Fixture:
@@ -161,22 +155,22 @@ def read_fixture(path: Path) -> Fixture:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError) as e:
-        raise BadInput(f"{path}: cannot read ({e})") from None
+        raise InputError(f"{path}: cannot read ({e})") from None
     except json.JSONDecodeError as e:
-        raise BadInput(f"{path}: not JSON ({e.msg}, line {e.lineno})") from None
+        raise InputError(f"{path}: not JSON ({e.msg}, line {e.lineno})") from None
     return _versioned(path, data, "fixture_version", FIXTURE_FORMAT_VERSION, "fixture", "",
                       " (regenerate with: analyze fixtures RUN --out DIR)", Fixture)
 
 
 def load_fixtures(fdir: Path) -> dict[tuple[str, str, str, str], tuple[Path, Fixture]]:
     if not fdir.is_dir():
-        raise BadInput(f"{fdir}: fixtures directory not found")
+        raise InputError(f"{fdir}: fixtures directory not found")
     out: dict[tuple[str, str, str, str], tuple[Path, Fixture]] = {}
     for path in sorted(fdir.rglob("*.json")):
         fx = read_fixture(path)
         out[fx.key()] = (path, fx)
     if not out:
-        raise BadInput(f"{fdir}: no fixture files (*.json) found")
+        raise InputError(f"{fdir}: no fixture files (*.json) found")
     return out
 
 
@@ -346,9 +340,9 @@ def load_known_gaps(path: Path) -> KnownGaps:
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError) as e:
-        raise BadInput(f"{path}: cannot read ({e})") from None
+        raise InputError(f"{path}: cannot read ({e})") from None
     except yaml.YAMLError as e:
-        raise BadInput(f"{path}: not YAML/JSON ({str(e).splitlines()[0]})") from None
+        raise InputError(f"{path}: not YAML/JSON ({str(e).splitlines()[0]})") from None
     return _versioned(path, data, "format_version", KNOWN_GAPS_FORMAT_VERSION, "known-gaps file", "known-gaps ", "",
                       KnownGaps)
 

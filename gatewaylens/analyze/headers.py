@@ -44,7 +44,7 @@ from functools import lru_cache
 from gatewaylens.analyze.models import Kind, Severity
 from gatewaylens.analyze.translate import Entry
 from gatewaylens.capture.models import HeaderRule
-from gatewaylens.dialects import UpstreamKind, is_secret_name
+from gatewaylens.dialects import HOP_BY_HOP_HEADERS, UpstreamKind, is_secret_name
 
 Silent = None  # a breach of this rule is never a finding
 
@@ -59,9 +59,11 @@ class Rule:
 
 
 GATEWAY_CONTROL = ("x-portkey-*", "x-litellm-*", "x-bf-*", "x-ccr-*", "x-gomodel-*", "x-bricks-*", "x-testgw-*")
-TRANSPORT = ("host", "content-length", "content-type", "accept", "accept-encoding", "accept-language", "connection",
-             "keep-alive", "proxy-connection", "te", "trailer", "transfer-encoding", "upgrade", "via", "date", "expect",
-             "cache-control", "pragma", "x-forwarded-*", "x-real-ip", "forwarded", "sec-*", "x-stainless-*")
+#: Transport headers: the one hop-by-hop set (the proxy-auth pair aside: a credential and a response
+#: header, which the credential rules handle) and the per-request transport headers.
+TRANSPORT = (*sorted(HOP_BY_HOP_HEADERS - {"proxy-authorization", "proxy-authenticate"}),
+             "host", "content-length", "content-type", "accept", "accept-encoding", "accept-language", "via", "date",
+             "expect", "cache-control", "pragma", "x-forwarded-*", "x-real-ip", "forwarded", "sec-*", "x-stainless-*")
 
 BUILTIN: tuple[Rule, ...] = (
     *(Rule(n, "may_replace", None, Silent, "transport / hop-by-hop") for n in TRANSPORT),

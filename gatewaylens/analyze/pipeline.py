@@ -23,18 +23,7 @@ from pydantic import ValidationError
 from gatewaylens.analyze.behaviours import BehaviourBuilder
 from gatewaylens.analyze.bugs import BugBoard
 from gatewaylens.analyze.conversations import ConversationTracker, analyze_exchanges, with_conversation
-from gatewaylens.analyze.engine import (
-    BadInput,
-    ExchangeResult,
-    analyze_exchange,
-    case_expectations,
-    iter_exchanges,
-    iter_lines,
-    load_case_notes,
-    load_run,
-    one_line_error,
-    parse_line,
-)
+from gatewaylens.analyze.engine import ExchangeResult, analyze_exchange, case_expectations, load_case_notes
 from gatewaylens.analyze.html_report import HtmlCollector, render_html
 from gatewaylens.analyze.models import (
     FINDINGS_FORMAT_VERSION,
@@ -49,6 +38,8 @@ from gatewaylens.analyze.models import (
 from gatewaylens.analyze.prompts import PromptWriter
 from gatewaylens.analyze.report import Aggregator, RenderedReport, baseline_diff, finding_key, render_reports
 from gatewaylens.capture.models import Exchange, Expectation, RunInfo
+from gatewaylens.capture.rundir import EXCHANGES_FILE, iter_exchanges, iter_lines, load_run, parse_line
+from gatewaylens.errors import InputError, validation_line
 
 try:
     from importlib.metadata import version as _pkg_version
@@ -146,7 +137,7 @@ def analysis_workers(path: Path) -> int:
         try:
             return max(int(env), 1)
         except ValueError:
-            raise BadInput(f"GATEWAYLENS_ANALYZE_WORKERS={env!r}: not an integer") from None
+            raise InputError(f"GATEWAYLENS_ANALYZE_WORKERS={env!r}: not an integer") from None
     try:
         size = path.stat().st_size
     except OSError:
@@ -196,7 +187,7 @@ def iter_analyzed_parallel(run_dir: Path, warnings: list[str], *, include_kept: 
                            expects: dict[str, list[Expectation]] | None = None) -> Iterator[tuple[Analyzed, str]]:
     """Exchanges analysed by a pool of forked workers, yielded in file order, with a bounded
     number of chunks in flight (the JSONL is streamed, never loaded whole)."""
-    path = run_dir / "exchanges.jsonl"
+    path = run_dir / EXCHANGES_FILE
     pending: deque[tuple[Future[tuple[list[Analyzed], list[str]]], dict[int, str]]] = deque()
 
     def collect() -> Iterator[tuple[Analyzed, str]]:
@@ -224,14 +215,14 @@ def iter_analyzed_parallel(run_dir: Path, warnings: list[str], *, include_kept: 
 def load_verdicts(vdir: Path) -> tuple[dict[str, list[Verdict]], list[str]]:
     """Valid verdict files by case; one line per bad file (it is skipped, the rest still merge)."""
     if not vdir.is_dir():
-        raise BadInput(f"{vdir}: verdicts directory not found")
+        raise InputError(f"{vdir}: verdicts directory not found")
     out: dict[str, list[Verdict]] = {}
     errors: list[str] = []
     for path in sorted(vdir.glob("*.json")):
         try:
             v = Verdict.model_validate_json(path.read_text(encoding="utf-8"))
         except ValidationError as e:
-            errors.append(f"{path}: {one_line_error(e)}")
+            errors.append(f"{path}: {validation_line(e)}")
             continue
         except (OSError, UnicodeDecodeError) as e:
             errors.append(f"{path}: cannot read ({e})")
@@ -244,16 +235,16 @@ def load_findings_file(path: Path) -> FindingsFile:
     try:
         return FindingsFile.model_validate_json(path.read_text(encoding="utf-8"))
     except OSError as e:
-        raise BadInput(f"{path}: cannot read ({e.strerror or e})") from None
+        raise InputError(f"{path}: cannot read ({e.strerror or e})") from None
     except ValidationError as e:
-        raise BadInput(f"{path}: {one_line_error(e)}") from None
+        raise InputError(f"{path}: {validation_line(e)}") from None
 
 
 def baseline_keys(other: Path) -> tuple[str, set[tuple[str, ...]], list[str]]:
     """Finding keys of another run: from its findings.json, else by analysing it in memory."""
     run_dir = other
     if not run_dir.is_dir():
-        raise BadInput(f"{run_dir}: baseline run directory not found")
+        raise InputError(f"{run_dir}: baseline run directory not found")
     fpath = run_dir / "findings.json"
     if fpath.exists():
         ff = load_findings_file(fpath)
@@ -287,6 +278,43 @@ def write_report_files(run_dir: Path, report: RenderedReport) -> None:
     os.replace(tmp_report, run_dir / "report.md")
 
 
+class _Seen:
+    """Exchange ids, gateways and cases met so far: a repeated exchange line (a copy pasted twice,
+    two runs concatenated) is analysed once, with a warning, not counted twice."""
+
+    def __init__(self, warnings: list[str]) -> None:
+        self.ids: set[str] = set()
+        self.gateways: set[str] = set()
+        self.cases: set[str] = set()
+        self.warnings = warnings
+
+    def repeated(self, exchange_id: str, gateway: str, case_id: str, lineno: int | None) -> bool:
+        if exchange_id in self.ids:
+            where = f" (line {lineno})" if lineno is not None else ""
+            self.warnings.append(f"exchanges.jsonl: exchange {exchange_id} appears again{where}: the first is kept")
+            return True
+        self.ids.add(exchange_id)
+        self.gateways.add(gateway)
+        self.cases.add(case_id)
+        return False
+
+    def stray_verdicts(self, verdicts: dict[str, list[Verdict]]) -> list[str]:
+        """One line per verdict about a case or gateway this run does not have (then ignored)."""
+        out: list[str] = []
+        for case_id in list(verdicts):
+            if case_id not in self.cases:
+                out.append(f"verdict for case {case_id!r}: no such case in this run, ignored")
+                del verdicts[case_id]
+                continue
+            for v in verdicts[case_id]:
+                stray = [g.gateway for g in v.gateways if g.gateway not in self.gateways]
+                if stray:
+                    out.append(f"verdict for case {case_id!r}: gateway(s) {', '.join(stray)} not in this run, ignored")
+                    v.gateways = [g for g in v.gateways if g.gateway in self.gateways] or v.gateways[:0]
+            verdicts[case_id] = [v for v in verdicts[case_id] if v.gateways]
+        return out
+
+
 def analyze_run(run_dir: Path, *, include_kept: bool = False, verdicts_dir: Path | None = None,
                 baseline_dir: Path | None = None) -> AnalysisResult:
     started = time.perf_counter()
@@ -316,11 +344,16 @@ def analyze_run(run_dir: Path, *, include_kept: bool = False, verdicts_dir: Path
     tracker = ConversationTracker(include_kept)
     bugs = BugBoard(notes)
     exchanges = 0
+    seen = _Seen(warnings)
+    if (run_dir / "exchanges.jsonl").is_dir():
+        raise InputError(f"{run_dir / 'exchanges.jsonl'}: is a directory, not an exchanges file")
     try:
-        workers = analysis_workers(run_dir / "exchanges.jsonl")
+        workers = analysis_workers(run_dir / EXCHANGES_FILE)
         if workers > 1:
             for done, raw in iter_analyzed_parallel(run_dir, warnings, include_kept=include_kept, workers=workers,
                                                     expects=expects):
+                if seen.repeated(done.summary.id, done.summary.gateway, done.summary.case_id, done.lineno):
+                    continue
                 if done.summary.turn is not None:
                     # Cross-turn findings need the turns in order: done here, in the parent, for the
                     # (few) conversation exchanges only.
@@ -344,8 +377,9 @@ def analyze_run(run_dir: Path, *, include_kept: bool = False, verdicts_dir: Path
                     prompts.omit(case_id)
                 exchanges += 1
         else:
-            for result in analyze_exchanges(iter_exchanges(run_dir, warnings), include_kept=include_kept,
-                                            expects=expects):
+            fresh = (ex for ex in iter_exchanges(run_dir, warnings)
+                     if not seen.repeated(ex.id, ex.gateway, ex.case_id, None))
+            for result in analyze_exchanges(fresh, include_kept=include_kept, expects=expects):
                 bugs.add(result)
                 builder.add(result.findings)
                 writer.add(result.findings, result.summary.model_dump_json())
@@ -362,6 +396,7 @@ def analyze_run(run_dir: Path, *, include_kept: bool = False, verdicts_dir: Path
         baseline = baseline_diff(agg.keys, baseline_info[1])
         baseline["run_id"] = baseline_info[0]
         warnings.extend(f"baseline: {w}" for w in baseline_info[2])
+    verdict_errors.extend(seen.stray_verdicts(verdicts))
     behaviours = builder.finish()
     report = render_reports(agg, run, notes=notes, verdicts=verdicts, verdict_errors=verdict_errors,
                             baseline=baseline, warnings=warnings, include_kept=include_kept, behaviours=behaviours,

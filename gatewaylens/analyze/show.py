@@ -17,9 +17,11 @@ from rich.syntax import Syntax
 from rich.table import Table
 from rich.text import Text
 
-from gatewaylens.analyze.engine import BadInput, ExchangeResult, iter_exchanges
+from gatewaylens.analyze.engine import ExchangeResult
 from gatewaylens.analyze.values import elide, excerpt
 from gatewaylens.capture.models import ClientFrame, Exchange
+from gatewaylens.capture.rundir import EXCHANGES_FILE, iter_exchanges
+from gatewaylens.errors import InputError
 from gatewaylens.mock.models import SSEFrame
 
 _SEV_ORDER = {"error": 0, "warn": 1, "info": 2}
@@ -39,7 +41,7 @@ def terminal() -> Console:
 
 def find_exchange(run_dir: Path, wanted: str) -> Exchange:
     """The exchange of ``run_dir`` whose id is ``wanted``; else the only one whose id starts with it
-    (``portkey/basic-chat`` when there is one upstream). One line (:class:`BadInput`) otherwise."""
+    (``portkey/basic-chat`` when there is one upstream). One line (:class:`InputError`) otherwise."""
     warnings: list[str] = []
     exact: Exchange | None = None
     prefixed: list[Exchange] = []
@@ -55,15 +57,15 @@ def find_exchange(run_dir: Path, wanted: str) -> Exchange:
         return exact
     if len(prefixed) == 1:
         return prefixed[0]
-    where = run_dir / "exchanges.jsonl"
+    where = run_dir / EXCHANGES_FILE
     if prefixed:
-        raise BadInput(f"{where}: exchange {wanted!r} is ambiguous: "
+        raise InputError(f"{where}: exchange {wanted!r} is ambiguous: "
                        + ", ".join(e.id for e in prefixed[:8]) + (" …" if len(prefixed) > 8 else ""))
     import difflib
 
     near = difflib.get_close_matches(wanted, ids, n=3, cutoff=0.5)
     hint = f"; did you mean {', '.join(near)}?" if near else f" ({len(ids)} exchanges; ids are GATEWAY/CASE/UPSTREAM[/VARIANT])"
-    raise BadInput(f"{where}: no exchange {wanted!r}{hint}")
+    raise InputError(f"{where}: no exchange {wanted!r}{hint}")
 
 
 def _sorted_findings(result: ExchangeResult) -> list[Any]:

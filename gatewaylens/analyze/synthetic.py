@@ -31,6 +31,7 @@ from gatewaylens.capture.models import (
     RunInfo,
     Timings,
 )
+from gatewaylens.capture.rundir import EXCHANGES_FILE, write_run_info
 from gatewaylens.dialects import DIALECT_PATHS, Dialect, UpstreamKind
 from gatewaylens.mock.models import MockAnswer, RecordedExchange, SSEFrame
 
@@ -309,8 +310,8 @@ def write_synthetic_run(run_dir: Path, n: int, *, cases: int = 24, seed: int = 0
                   for g in SYNTH_GATEWAYS],
         options={"synthetic": True, "exchanges": n}, counts={"exchanges": n},
     )
-    (run_dir / "run.json").write_text(info.model_dump_json(indent=2), encoding="utf-8")
-    with (run_dir / "exchanges.jsonl").open("w", encoding="utf-8") as fh:
+    write_run_info(run_dir, info)
+    with (run_dir / EXCHANGES_FILE).open("w", encoding="utf-8") as fh:
         for ex in synthetic_exchanges(n, cases=cases):
             fh.write(ex.model_dump_json())
             fh.write("\n")

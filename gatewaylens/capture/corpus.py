@@ -25,6 +25,7 @@ from pydantic import BaseModel, ValidationError
 
 from gatewaylens.capture.models import Case, Corpus
 from gatewaylens.datafiles import data_path
+from gatewaylens.errors import InputError as InputError  # the older home of the name, still imported
 from gatewaylens.errors import first_error, one_line
 from gatewaylens.formats import CORPUS_FORMAT_VERSION, version_problem
 from gatewaylens.turns import check_turn
@@ -33,10 +34,6 @@ from gatewaylens.turns import check_turn
 MAX_INPUT_BYTES = 64 * 1024 * 1024
 
 M = TypeVar("M", bound=BaseModel)
-
-
-class InputError(Exception):
-    """A bad input file or option; ``str(err)`` is the single line to print (exit code 2)."""
 
 
 @dataclass

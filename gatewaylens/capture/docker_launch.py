@@ -25,7 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from gatewaylens.datafiles import data_path
 from gatewaylens.dialects import redact_value
-from gatewaylens.errors import first_error
+from gatewaylens.errors import GatewaylensError, InputError, first_error
 
 COMPOSE_FILE = data_path("docker-compose.yml")
 LABEL_GATEWAY = "gatewaylens.gateway"
@@ -33,11 +33,11 @@ LABEL_HEALTH = "gatewaylens.health"
 MOCK_PORT = 9999
 
 
-class DockerUnavailable(RuntimeError):
+class DockerUnavailable(GatewaylensError, RuntimeError):
     """No Docker engine is reachable; the message is one line."""
 
 
-class ComposeError(ValueError):
+class ComposeError(InputError, ValueError):
     """docker-compose.yml is malformed; the message names the file, service and field."""
 
 

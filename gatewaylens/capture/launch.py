@@ -2,8 +2,8 @@
 
 A :class:`Launcher` knows one gateway: whether it is installed here (``available``), how to write
 its config into a private temp dir (never the user's home) and start it on a free loopback port,
-and how to stop it.  :class:`ProcessLauncher` does the common work (spawn in its own process
-group, log to a file, wait for readiness with a bound, stop with SIGTERM then SIGKILL).
+and how to stop it.  :class:`Launcher` itself does the common work (``spawn`` in its own
+process group, log to a file, ``wait_ready`` with a bound, ``stop`` with SIGTERM then SIGKILL).
 """
 
 from __future__ import annotations
@@ -15,7 +15,6 @@ import shutil
 import signal
 import socket
 import subprocess
-import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -25,6 +24,7 @@ from typing import Any, ClassVar
 import httpx
 
 from gatewaylens.datafiles import checkout_root, gateways_home, tools_dir
+from gatewaylens.errors import GatewaylensError
 
 #: Where the install scripts put the gateways (see :mod:`gatewaylens.datafiles`): the checkout when
 #: run from one, else ``$GATEWAYLENS_HOME`` or ``~/.cache/gatewaylens`` — never ``site-packages``.
@@ -36,7 +36,7 @@ GO_BIN = TOOLS_DIR / "bin"
 NPM_DIR = GATEWAYS_HOME / "gateways" / "npm"
 
 
-class LaunchError(RuntimeError):
+class LaunchError(GatewaylensError, RuntimeError):
     """A gateway could not be started; the message is one line saying why."""
 
 
@@ -209,7 +209,3 @@ def which(name: str, *extra_dirs: Path) -> str | None:
 
 def make_workdir(name: str) -> Path:
     return Path(tempfile.mkdtemp(prefix=f"gatewaylens-{name}-"))
-
-
-def python_exe() -> str:
-    return sys.executable

@@ -1,24 +1,36 @@
-"""The run directory: ``run.json``, ``exchanges.jsonl`` (appended, flushed per line) and ``output/latest``."""
+"""The run directory, the one place that knows its layout: ``run.json``, ``exchanges.jsonl``
+(appended, flushed per line) and ``<output>/latest``.
+
+Capture writes it (:func:`new_run_dir`, :func:`write_run_info`, :class:`ExchangeWriter`) and reads it
+back to resume (:func:`read_run_info`, :func:`load_done`); analyze reads it (:func:`resolve_run_dir`,
+:func:`load_run`, :func:`iter_exchanges`, or :func:`iter_lines` + :func:`parse_line` when workers parse).
+
+One tolerance rule for ``exchanges.jsonl`` serves both (:func:`parse_line`): blank lines are
+skipped; an invalid *last* line is a write cut short by a crash and is dropped with a warning; an
+invalid line anywhere else is bad input (:class:`BadLine`), so nothing captured is lost silently.
+"""
 
 from __future__ import annotations
 
 import contextlib
 import json
 import os
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO
 
 from pydantic import ValidationError
 
-from gatewaylens.capture.corpus import InputError
 from gatewaylens.capture.models import Exchange, RunInfo
 from gatewaylens.dialects import is_marker, redaction_marker
-from gatewaylens.errors import one_line
+from gatewaylens.errors import InputError, validation_line
 from gatewaylens.formats import version_message
 
 RUN_FILE = "run.json"
 EXCHANGES_FILE = "exchanges.jsonl"
+#: ``<output>/latest``: a symlink to the newest run (or a file holding its path, where links fail)
+LATEST = "latest"
 
 
 def utc_stamp(now: datetime | None = None) -> str:
@@ -42,7 +54,7 @@ def new_run_dir(output_root: Path, now: datetime | None = None) -> Path:
 
 def point_latest(output_root: Path, run_dir: Path) -> None:
     """Make ``<root>/latest`` a relative symlink to ``run_dir``, replaced atomically."""
-    link = output_root / "latest"
+    link = output_root / LATEST
     target = os.path.relpath(run_dir, output_root)
     tmp = output_root / f".latest.{os.getpid()}.tmp"
     with contextlib.suppress(FileNotFoundError):
@@ -69,52 +81,116 @@ def write_run_info(run_dir: Path, info: RunInfo, scrub: Scrubber | None = None) 
     os.replace(tmp, run_dir / RUN_FILE)
 
 
-def read_run_info(run_dir: Path) -> RunInfo | None:
-    p = run_dir / RUN_FILE
-    if not p.exists():
-        return None
+def resolve_run_dir(arg: str | Path | None) -> Path:
+    """``RUN_DIR`` or ``output/latest`` (a symlink, or a file holding the run's path)."""
+    path = Path(arg) if arg else Path("output") / LATEST
+    if path.is_file() and path.name == LATEST:
+        target = Path(path.read_text(encoding="utf-8").strip())
+        path = target if target.is_absolute() else path.parent / target
+    if not path.is_dir():
+        raise InputError(f"{path}: run directory not found")
+    return path
+
+
+def load_run(run_dir: Path) -> RunInfo:
+    """``run.json``; a missing, unreadable or invalid file is one :class:`InputError` line."""
+    path = run_dir / RUN_FILE
     try:
-        return RunInfo.model_validate_json(p.read_bytes())
+        raw = path.read_bytes()
+    except OSError as e:
+        raise InputError(f"{path}: cannot read ({e.strerror or e})") from None
+    try:
+        return RunInfo.model_validate_json(raw)
     except ValidationError as e:
-        version = version_message(e)
-        if version is not None:
-            raise InputError(f"{p}: {version}") from None
-        raise InputError(f"{p}: not a valid run.json: {one_line(str(e.errors()[0].get('msg', 'invalid')))}") from None
+        raise InputError(f"{path}: {validation_line(e)}") from None
+
+
+def read_run_info(run_dir: Path) -> RunInfo | None:
+    """``run.json`` when the directory has one (a run killed early may not), else ``None``."""
+    return load_run(run_dir) if (run_dir / RUN_FILE).exists() else None
+
+
+class BadLine(InputError):
+    """A line of ``exchanges.jsonl`` that is not an exchange and is not the last line (or is of
+    another format version, which is never forgiven)."""
+
+    def __init__(self, path: Path, lineno: int, detail: str, version: bool = False) -> None:
+        super().__init__(f"{path}:{lineno}: {detail}")
+        #: ``version``: the line is of another format version (``detail`` is that one-line message)
+        self.path, self.lineno, self.detail, self.version = path, lineno, detail, version
+
+    def __reduce__(self) -> tuple[type[BadLine], tuple[Path, int, str, bool]]:
+        # rebuilt from its fields, so it crosses from an analysis worker process intact
+        return BadLine, (self.path, self.lineno, self.detail, self.version)
+
+
+def iter_lines(path: Path, warnings: list[str]) -> Iterator[tuple[int, str, bool]]:
+    """The non-blank lines of a JSONL file as ``(line number, text, is_last)``, streamed (memory
+    does not grow with the number of exchanges).  Bytes that are not UTF-8 survive as surrogates."""
+    if not path.exists():
+        warnings.append(f"{path}: missing, no exchanges analyzed")
+        return
+    with path.open("r", encoding="utf-8", errors="surrogateescape") as fh:
+        lineno = 0
+        pending: tuple[int, str] | None = None
+        for raw in fh:
+            lineno += 1
+            if not raw.strip():
+                continue
+            if pending is not None:
+                yield pending[0], pending[1], False
+            pending = (lineno, raw)
+        if pending is not None:
+            yield pending[0], pending[1], True
+
+
+def parse_line(path: Path, lineno: int, raw: str, *, last: bool, warnings: list[str]) -> Exchange | None:
+    """The tolerance rule: an invalid last line is skipped with a warning (``None``); an invalid
+    line elsewhere raises :class:`BadLine`.  A line of another format version is never forgiven
+    as a truncated write, last or not (:mod:`gatewaylens.formats`)."""
+    try:
+        return Exchange.model_validate_json(raw)
+    except ValidationError as e:
+        version = version_message(e) is not None
+        if last and not version:
+            warnings.append(f"{path}:{lineno}: invalid last line skipped (truncated write?): {validation_line(e)}")
+            return None
+        raise BadLine(path, lineno, validation_line(e), version) from None
+
+
+def iter_exchanges(run_dir: Path, warnings: list[str]) -> Iterator[Exchange]:
+    """Exchanges of ``exchanges.jsonl`` one at a time, under the tolerance rule."""
+    path = run_dir / EXCHANGES_FILE
+    for lineno, raw, last in iter_lines(path, warnings):
+        ex = parse_line(path, lineno, raw, last=last, warnings=warnings)
+        if ex is not None:
+            yield ex
 
 
 def load_done(run_dir: Path) -> list[Exchange]:
-    """Exchanges already in ``exchanges.jsonl``, for ``--resume``.
+    """Exchanges already in ``exchanges.jsonl``, for ``--resume``, under the same tolerance rule.
 
-    A truncated last line (a run killed while writing) is dropped and the file rewritten valid;
-    a bad line anywhere else is refused: nothing already captured is ever discarded silently.
+    What the rule drops (a truncated last line, blank lines) is removed from the file, which is
+    rewritten valid so the resumed run appends after a whole line; a bad line anywhere else is
+    refused: nothing already captured is ever discarded silently.
     """
     p = run_dir / EXCHANGES_FILE
     if not p.exists():
         return []
-    raw = p.read_bytes()
-    lines = raw.split(b"\n")
-    ends_clean = raw.endswith(b"\n") or not raw
-    if ends_clean:
-        lines = lines[:-1]
     done: list[Exchange] = []
-    keep = 0
-    for i, line in enumerate(lines):
-        last = i == len(lines) - 1
-        try:
-            if not line.strip():
-                raise ValueError("empty line")
-            done.append(Exchange.model_validate_json(line))
-            keep += 1
-        except ValueError as e:  # ValidationError is a ValueError
-            version = version_message(e) if isinstance(e, ValidationError) else None
-            if version is not None:
-                raise InputError(f"{p}: line {i + 1}: {version}; refusing to resume") from None
-            if last:
-                break
-            msg = e.errors()[0].get("msg", "invalid") if isinstance(e, ValidationError) else str(e)
-            raise InputError(f"{p}: line {i + 1}: not a valid exchange ({one_line(str(msg))}); refusing to resume") from None
-    if keep != len(lines) or not ends_clean:
-        body = b"".join(line + b"\n" for line in lines[:keep])
+    kept: list[str] = []
+    try:
+        for lineno, raw, last in iter_lines(p, []):
+            ex = parse_line(p, lineno, raw, last=last, warnings=[])
+            if ex is not None:
+                done.append(ex)
+                kept.append(raw if raw.endswith("\n") else raw + "\n")
+    except BadLine as e:
+        if e.version:  # another format version: resuming would mix two formats in one file
+            raise InputError(f"{p}: line {e.lineno}: {e.detail}; refusing to resume") from None
+        raise InputError(f"{p}: line {e.lineno}: not a valid exchange ({e.detail}); refusing to resume") from None
+    body = "".join(kept).encode("utf-8", "surrogateescape")
+    if body != p.read_bytes():
         tmp = p.with_name(f".{EXCHANGES_FILE}.tmp")
         tmp.write_bytes(body)
         os.replace(tmp, p)

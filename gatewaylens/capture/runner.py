@@ -56,7 +56,6 @@ from typing import Any, TextIO
 from urllib.parse import urlsplit, urlunsplit
 
 import httpx
-from httpx_sse._decoders import SSEDecoder
 from pydantic import ValidationError
 
 from gatewaylens import __version__
@@ -105,6 +104,7 @@ from gatewaylens.dialects import (
 from gatewaylens.errors import one_line
 from gatewaylens.mock.models import RecordedExchange, ScriptStep
 from gatewaylens.mock.server import TOKEN_HEADER
+from gatewaylens.sse import SSEDecoder
 from gatewaylens.turns import TurnInputs, Unresolved, answer_body, build_turn
 
 #: Terminal events of a complete stream, per client dialect.

@@ -23,6 +23,7 @@ from gatewaylens.capture.models import Case, ClientFrame, GatewayProfile
 from gatewaylens.capture.rundir import Scrubber
 from gatewaylens.mock.models import MockAnswer, RecordedExchange, SSEFrame
 from gatewaylens.redaction import (
+    CREDENTIAL_HEADERS,
     is_secret_name,
     redact_headers,
     redact_json,
@@ -33,9 +34,6 @@ from gatewaylens.redaction import (
     redact_value,
     replace_secrets,
 )
-
-#: Headers whose value is a credential whatever it looks like.
-CREDENTIAL_HEADERS = {"authorization", "proxy-authorization", "x-api-key", "api-key", "cookie"}
 
 
 def looks_secret(value: str) -> bool:

@@ -22,10 +22,10 @@ from urllib.parse import urlsplit
 
 from pydantic import ValidationError
 
-from gatewaylens.capture.corpus import InputError, read_json_file, validate_items
+from gatewaylens.capture.corpus import read_json_file, validate_items
 from gatewaylens.capture.models import GatewayProfile, GatewaysFile, Route
 from gatewaylens.dialects import DIALECT_PATHS, DIALECTS, UPSTREAMS, UpstreamKind, redact_url
-from gatewaylens.errors import first_error, one_line
+from gatewaylens.errors import InputError, first_error, one_line
 
 #: Gateway names become mock channel names (``/ch/<name>``): keep them to the mock's channel alphabet.
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")

@@ -30,9 +30,8 @@ import ssl
 import aiohttp
 from aiohttp import web
 
-#: Hop-by-hop headers (RFC 9110 section 7.6.1) are the only ones not forwarded as they came.
-_HOP = {"connection", "keep-alive", "proxy-connection", "transfer-encoding", "te", "trailer", "upgrade",
-        "proxy-authenticate", "proxy-authorization"}
+# hop-by-hop headers (RFC 9110 section 7.6.1) are the only ones not forwarded as they came
+from gatewaylens.dialects import HOP_BY_HOP_HEADERS
 
 
 async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -106,7 +105,7 @@ def forward_app(upstream_unix: str, prefix: str) -> web.Application:
 
     async def forward(request: web.Request) -> web.StreamResponse:
         body = await request.read()
-        headers = [(k, v) for k, v in request.headers.items() if k.lower() not in _HOP and k.lower() != "content-length"]
+        headers = [(k, v) for k, v in request.headers.items() if k.lower() not in HOP_BY_HOP_HEADERS and k.lower() != "content-length"]
         # The Host header is kept as the gateway sent it (api.openai.com / api.anthropic.com), so the
         # mock's record shows which upstream the gateway meant to call.
         url = f"http://mock{prefix}{request.rel_url}"
@@ -115,7 +114,7 @@ def forward_app(upstream_unix: str, prefix: str) -> web.Application:
                                    allow_redirects=False) as up:
             resp = web.StreamResponse(status=up.status, reason=up.reason)
             for k, v in up.headers.items():
-                if k.lower() not in _HOP:
+                if k.lower() not in HOP_BY_HOP_HEADERS:
                     resp.headers.add(k, v)
             await resp.prepare(request)
             async for chunk in up.content.iter_any():
