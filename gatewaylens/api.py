@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from gatewaylens.analyze.behaviours import BehaviourBuilder
-from gatewaylens.analyze.engine import analyze_exchange
+from gatewaylens.analyze.conversations import analyze_exchanges
 from gatewaylens.analyze.fixtures import (
     CheckResult,
     check_fixtures,
@@ -184,8 +184,7 @@ def analyze(exchanges: Sequence[Exchange], *, families: Mapping[str, str] | None
     builder = BehaviourBuilder(families or {})
     agg = Aggregator()
     findings: list[Finding] = []
-    for ex in exchanges:
-        result = analyze_exchange(ex, include_kept=include_kept)
+    for result in analyze_exchanges(exchanges, include_kept=include_kept):
         builder.add(result.findings)
         agg.add(result)
         findings.extend(Finding.model_validate(f.as_dict()) for f in result.findings)
@@ -195,7 +194,7 @@ def analyze(exchanges: Sequence[Exchange], *, families: Mapping[str, str] | None
 def check(exchanges: Sequence[Exchange], fixtures: str | Path, known_gaps: str | Path | None = None) -> CheckResult:
     """Compare exchanges with a fixtures directory (``analyze fixtures`` output), like ``analyze check``."""
     gaps = load_known_gaps(Path(known_gaps)) if known_gaps is not None else None
-    current = (fixture_of(analyze_exchange(ex, include_kept=True)) for ex in exchanges)
+    current = (fixture_of(result) for result in analyze_exchanges(exchanges, include_kept=True))
     return check_fixtures(current, load_fixtures(Path(fixtures)), gaps, gaps_name=known_gaps)
 
 

@@ -289,6 +289,9 @@ FINISH_REASONS: list[dict[str, str]] = [
     {"chat": "length", "messages": "max_tokens", "responses": "incomplete"},
     {"chat": "tool_calls", "messages": "tool_use", "responses": "completed"},
     {"chat": "stop", "messages": "stop_sequence", "responses": "completed"},
+    # Anthropic's refusal stop is the chat API's content filter (LiteLLM 1.106.12 maps it so:
+    # litellm/litellm_core_utils/core_helpers.py:234).
+    {"chat": "content_filter", "messages": "refusal", "responses": "incomplete"},
 ]
 
 #: Event types of a stream, mapped between dialects (which event carries the same moment).

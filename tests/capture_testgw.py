@@ -23,6 +23,12 @@ two (a faithful re-chunking); ``drop-delta``: the second text delta left out; ``
 (Chat Completions): the usage chunk sent after ``data: [DONE]``; ``lose-cached``: the cached-token
 counter removed from the usage; ``plus-one``: one added to the output token count.
 
+Conversation modes (cross-turn checks): ``ids-mapped``: tool-call ids the upstream issues reach the
+client as ``gwtool_<n>``, and are mapped back to the upstream's own on later requests;
+``ids-lost``: the same rewrite, but the map is forgotten, so each id on a later request becomes a
+fresh one (a call and its result no longer match); ``drop-signature``: thinking signatures are
+removed from answers (the ``signature`` field, and ``signature_delta`` frames of a stream).
+
 With ``--forward-all`` (the fault suite's pass-through gateway) every client header except
 hop-by-hop ones, and the query string, are forwarded, so credentials reach the mock.
 
@@ -33,8 +39,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
 import json
 import os
+import re
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +51,57 @@ import aiohttp
 from aiohttp import web
 
 PATHS = ("/v1/chat/completions", "/v1/responses", "/v1/messages")
+
+
+#: Tool-call ids the mock issues (gatewaylens/mock/answers.py) and the ones this gateway makes up.
+UPSTREAM_ID = re.compile(r"(?:call_gwl|toolu_gwl)[0-9a-f]{24}")
+OWN_ID = re.compile(r"gwtool_[0-9]+")
+CONVERSATION_MODES = {"ids-mapped", "ids-lost", "drop-signature"}
+
+
+class Rewriter:
+    """The conversation modes' rewrites, on JSON text (one body, or one SSE data line)."""
+
+    def __init__(self) -> None:
+        self.counter = itertools.count(1)
+        self.to_client: dict[str, str] = {}
+        self.to_upstream: dict[str, str] = {}
+
+    def answer(self, mode: str, text: str) -> str:
+        if mode in ("ids-mapped", "ids-lost"):
+            def own(m: re.Match[str]) -> str:
+                orig = m.group(0)
+                if orig not in self.to_client:
+                    new = f"gwtool_{next(self.counter)}"
+                    self.to_client[orig] = new
+                    if mode == "ids-mapped":
+                        self.to_upstream[new] = orig
+                return self.to_client[orig]
+            return UPSTREAM_ID.sub(own, text)
+        if mode == "drop-signature" and "signature" in text:
+            try:
+                data = json.loads(text)
+            except ValueError:
+                return text
+            if isinstance(data, dict) and isinstance(data.get("delta"), dict) and data["delta"].get("type") == "signature_delta":
+                return ""  # the frame is left out
+            return json.dumps(_without_signatures(data))
+        return text
+
+    def request(self, mode: str, text: str) -> str:
+        if mode == "ids-mapped":
+            return OWN_ID.sub(lambda m: self.to_upstream.get(m.group(0), m.group(0)), text)
+        if mode == "ids-lost":  # the map is gone: every occurrence gets an id of its own
+            return OWN_ID.sub(lambda m: f"toolu_{uuid.uuid4().hex[:24]}", text)
+        return text
+
+
+def _without_signatures(value: object) -> object:
+    if isinstance(value, dict):
+        return {k: _without_signatures(v) for k, v in value.items() if k != "signature"}
+    if isinstance(value, list):
+        return [_without_signatures(v) for v in value]
+    return value
 
 
 HOP = {"host", "content-length", "transfer-encoding", "connection", "accept-encoding", "x-testgw-mode"}
@@ -187,6 +247,7 @@ def canary_upstream(body: dict[str, Any], fwd: dict[str, str]) -> None:
 
 def make_app(name: str, upstream: str, signal_dir: Path | None, forward_all: bool = False) -> web.Application:
     session: dict[str, aiohttp.ClientSession] = {}
+    rewriter = Rewriter()
 
     async def on_startup(app: web.Application) -> None:
         session["s"] = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=120))
@@ -199,7 +260,10 @@ def make_app(name: str, upstream: str, signal_dir: Path | None, forward_all: boo
 
     async def handle(request: web.Request) -> web.StreamResponse:
         mode = request.headers.get("x-testgw-mode", "normal")
-        body = await request.json()
+        if mode in CONVERSATION_MODES:
+            body = json.loads(rewriter.request(mode, await request.text()))
+        else:
+            body = await request.json()
         body["model"] = f"{name}-{body.get('model')}"
         fwd = {"content-type": "application/json", "x-testgw": name}
         if forward_all:
@@ -247,6 +311,8 @@ def make_app(name: str, upstream: str, signal_dir: Path | None, forward_all: boo
                 body["model"] = f"call{attempt + 1}-{model}"
             data = json.dumps(body).encode()
             up = await session["s"].post(url, data=data, headers=fwd)
+            if body.get("stream") and up.status < 300 and mode in CONVERSATION_MODES:
+                return await relay_lines(request, up, mode)
             if body.get("stream") and up.status < 300 and attempt + 1 >= calls and mode in REWRITE_MODES:
                 text = (await up.read()).decode("utf-8")
                 up.release()
@@ -272,6 +338,8 @@ def make_app(name: str, upstream: str, signal_dir: Path | None, forward_all: boo
             retry = (mode == "retry" and up.status >= 500) or attempt + 1 < calls
             if not retry:
                 break
+        if mode in CONVERSATION_MODES and raw:
+            raw = rewriter.answer(mode, raw.decode()).encode()
         if mode == "garbage-after":
             return web.Response(status=200, body=b"\xff\xfe<<not json at all>>", content_type="application/octet-stream")
         answer = json.loads(raw) if raw else {}
@@ -286,6 +354,34 @@ def make_app(name: str, upstream: str, signal_dir: Path | None, forward_all: boo
             return web.json_response(answer, status=up.status,
                                      headers={"x-upstream-cred": GATEWAY_CANARIES["header.x-upstream-cred"]})
         return web.json_response(answer, status=up.status)
+
+    async def relay_lines(request: web.Request, up: aiohttp.ClientResponse, mode: str) -> web.StreamResponse:
+        """A stream relayed event by event, each data line rewritten (an emptied one drops its event)."""
+        resp = web.StreamResponse(status=up.status, headers={"content-type": up.headers.get("content-type", "")})
+        await resp.prepare(request)
+        pending: list[bytes] = []
+        async for raw_line in up.content:
+            line = raw_line.decode().rstrip("\r\n")
+            if line.startswith("data: "):
+                data = rewriter.answer(mode, line[6:])
+                if not data:
+                    pending = [b"__drop__"]
+                    continue
+                line = "data: " + data
+            if pending == [b"__drop__"]:
+                if not line:
+                    pending = []
+                continue
+            if not line:
+                await resp.write(b"".join(pending) + b"\n")
+                pending = []
+            else:
+                pending.append(line.encode() + b"\n")
+        if pending and pending != [b"__drop__"]:
+            await resp.write(b"".join(pending) + b"\n")
+        await resp.write_eof()
+        up.release()
+        return resp
 
     app = web.Application()
     app.on_startup.append(on_startup)

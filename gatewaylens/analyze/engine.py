@@ -35,7 +35,8 @@ one_line_error = validation_line
 
 
 def load_case_notes(run_dir: Path, run: RunInfo) -> dict[str, dict[str, Any]]:
-    """Case id -> {note, tags, body} from the run's corpus copy or its corpus path, when readable."""
+    """Case id -> {note, tags, expect, source, summary} from the run's corpus copy or its corpus path,
+    when readable."""
     candidates = [run_dir / "corpus.json"]
     if run.corpus_path:
         cp = Path(run.corpus_path)
@@ -52,7 +53,8 @@ def load_case_notes(run_dir: Path, run: RunInfo) -> dict[str, dict[str, Any]]:
         for case in cases:
             if isinstance(case, dict) and isinstance(case.get("id"), str):
                 out[case["id"]] = {"note": str(case.get("note") or ""), "tags": case.get("tags") or [],
-                                   "expect": _expectations(case.get("expect"))}
+                                   "expect": _expectations(case.get("expect")), "source": case.get("source"),
+                                   "summary": case.get("summary")}
         return out
     return {}
 
@@ -142,6 +144,7 @@ def analyze_exchange(ex: Exchange, *, include_kept: bool = False,
         client_status=ex.client_response.status if ex.client_response else None,
         upstream_calls=len(ex.upstream_requests), outcome="translated",
         error=f"{ex.error.kind}: {ex.error.message}" if ex.error else None,
+        conversation=ex.conversation, turn=ex.turn, turns=ex.turns,
     )
 
     def emit(direction: Direction, entries: list[Entry], upstream_index: int | None) -> None:
@@ -163,11 +166,13 @@ def analyze_exchange(ex: Exchange, *, include_kept: bool = False,
                 upstream=ex.upstream, direction=direction, kind=e.kind, path=path,
                 to_path=other if other != path else None, before=e.before, after=e.after,
                 severity=severity, message=e.message, exchange_id=ex.id, variant=ex.variant,
-                upstream_index=upstream_index, concept=e.concept,
+                upstream_index=upstream_index, concept=e.concept, turn=ex.turn,
             ))
 
     if ex.status == "unsupported":
         summary.outcome = "unsupported"
+        if ex.turn is not None and ex.unsupported_reason:  # a conversation turn not sent: say why
+            summary.error = ex.unsupported_reason
         return ExchangeResult(ex, findings, summary)
     client_body = ex.client_request.body if ex.client_request else None
     # An exchange whose upstream records are incomplete or not its own (the mock restarted, another

@@ -26,7 +26,9 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from gatewaylens.analyze.behaviours import counts_as_behaviour, generic, route_of, severity_rank
-from gatewaylens.analyze.engine import ExchangeResult, analyze_exchange
+from gatewaylens.analyze.bugs import bug_cases, bug_number, violations
+from gatewaylens.analyze.conversations import analyze_exchanges
+from gatewaylens.analyze.engine import ExchangeResult, case_expectations, load_case_notes
 from gatewaylens.analyze.models import (
     FIXTURE_FORMAT_VERSION,
     KNOWN_GAPS_FORMAT_VERSION,
@@ -34,6 +36,7 @@ from gatewaylens.analyze.models import (
     CheckTestcase,
     Fixture,
     FixtureBehaviour,
+    FixtureBug,
     FixtureExample,
     FixtureOutcome,
     KnownGaps,
@@ -50,9 +53,10 @@ def _bkey(b: FixtureBehaviour) -> _BKey:
     return (b.direction, b.path, b.kind)
 
 
-def fixture_of(result: ExchangeResult) -> Fixture:
+def fixture_of(result: ExchangeResult, bug_source: str | None = None) -> Fixture:
     """The behaviours of an exchange analysed with ``include_kept=True`` (a warned ``kept`` is a
-    behaviour; an unchanged leaf is not)."""
+    behaviour; an unchanged leaf is not).  ``bug_source``: the case is a reported bug (its URL);
+    the fixture then records whether this exchange reproduces it."""
     s = result.summary
     folded: dict[tuple[str, str, str, str], FixtureBehaviour] = {}
     for f in result.findings:
@@ -65,6 +69,8 @@ def fixture_of(result: ExchangeResult) -> Fixture:
             b.count += 1
             continue
         leaf = last_key(f.to_path or f.path) if f.direction != "headers" else f.path
+        if f.direction == "conversation":
+            leaf = "id"  # cross-turn values are ids, signatures and response ids: new every run
         folded[key] = FixtureBehaviour(
             direction=f.direction, path=gpath, kind=f.kind, severity=f.severity, to_path=generic(f.to_path),
             example=FixtureExample(path=f.path, to_path=f.to_path, before=mask(f.before, leaf),
@@ -73,24 +79,41 @@ def fixture_of(result: ExchangeResult) -> Fixture:
     behaviours = sorted(folded.values(), key=lambda b: (b.direction, b.path, b.kind, severity_rank(b.severity)))
     return Fixture(
         gateway=s.gateway, case_id=s.case_id, dialect=s.dialect, stream=s.stream, upstream=s.upstream, variant=s.variant,
-        outcome=FixtureOutcome(status=s.status, outcome=s.outcome, client_status=s.client_status, upstream_calls=s.upstream_calls),
+        turn=s.turn, reported_bug=_bug_of(result, bug_source), outcome=FixtureOutcome(status=s.status, outcome=s.outcome, client_status=s.client_status, upstream_calls=s.upstream_calls),
         behaviours=behaviours,
     )
 
 
 def fixture_relpath(f: Fixture) -> Path:
-    name = f"{f.case_id}.{f.upstream}" + (f".{f.variant}" if f.variant else "") + ".json"
+    name = (f"{f.case_id}.{f.upstream}" + (f".{f.variant}" if f.variant else "")
+            + (f".t{f.turn}" if f.turn is not None else "") + ".json")
     return Path(_SAFE.sub("_", f.gateway)) / _SAFE.sub("_", name)
 
 
+def _bug_of(result: ExchangeResult, source: str | None) -> FixtureBug | None:
+    if source is None or result.summary.outcome == "unsupported":
+        return None
+    bad = violations(result.findings)
+    evidence = f"{bad[0].direction} {bad[0].path} {bad[0].kind}: {bad[0].message}" if bad else None
+    return FixtureBug(source=source, reproduced=bool(bad), evidence=evidence)
+
+
 def dump_fixture(f: Fixture) -> str:
-    return json.dumps(f.model_dump(mode="json"), indent=1, sort_keys=True, ensure_ascii=False) + "\n"
+    data = f.model_dump(mode="json")
+    for optional in ("turn", "reported_bug"):  # absent from a plain case's fixture, as before
+        if data.get(optional) is None:
+            data.pop(optional, None)
+    return json.dumps(data, indent=1, sort_keys=True, ensure_ascii=False) + "\n"
 
 
 def iter_run_fixtures(run_dir: Path, warnings: list[str]) -> Any:
-    load_run(run_dir)
-    for ex in iter_exchanges(run_dir, warnings):
-        yield fixture_of(analyze_exchange(ex, include_kept=True))
+    run = load_run(run_dir)
+    notes = load_case_notes(run_dir, run)
+    bugs = bug_cases(notes)
+    for result in analyze_exchanges(iter_exchanges(run_dir, warnings), include_kept=True,
+                                    expects=case_expectations(notes)):
+        info = bugs.get(result.summary.case_id)
+        yield fixture_of(result, info.source if info else None)
 
 
 def write_fixtures(run_dir: Path, out_dir: Path) -> tuple[int, list[str]]:
@@ -216,6 +239,7 @@ def compare_fixture(old: Fixture, new: Fixture, res: CheckResult, gaps: KnownGap
         res.add("REGRESSION" if bad else "CHANGED", label, f"client status {oo.client_status} -> {no.client_status}")
     if oo.upstream_calls != no.upstream_calls:
         res.add("CHANGED", label, f"upstream calls {oo.upstream_calls} -> {no.upstream_calls}")
+    _compare_bug(old, new, label, res, gaps)
     a, b = _by_key(old), _by_key(new)
     route = route_of(new.dialect, new.upstream, new.variant)
     for k in sorted(set(a) | set(b)):
@@ -250,6 +274,23 @@ def compare_fixture(old: Fixture, new: Fixture, res: CheckResult, gaps: KnownGap
         res.add(cat, label, text)
 
 
+def _compare_bug(old: Fixture, new: Fixture, label: str, res: CheckResult, gaps: KnownGaps | None) -> None:
+    """A reported bug pinned by the fixture: fixed must stay fixed (``REGRESSION`` when it is back,
+    unless the known-gaps file names it), a bug gone is an improvement."""
+    ob, nb = old.reported_bug, new.reported_bug
+    if ob is None or nb is None or ob.reproduced == nb.reproduced:
+        return
+    number = bug_number(nb.source)
+    if nb.reproduced:
+        text = f"reported bug {number} is reproduced again: {nb.evidence}"
+        if gaps is not None and gaps.accepts_bug(new.gateway, nb.source):
+            res.add("KNOWN", label, f"{text} (known gap)")
+        else:
+            res.add("REGRESSION", label, text)
+    else:
+        res.add("IMPROVED", label, f"reported bug {number} no longer reproduced")
+
+
 def check_run(run_dir: Path, fixtures_dir: Path, known_gaps: Path | None = None) -> CheckResult:
     res = CheckResult()
     fixtures = load_fixtures(fixtures_dir)
@@ -264,9 +305,12 @@ def check_fixtures(current: Iterable[Fixture], fixtures: dict[tuple[str, str, st
     res = res if res is not None else CheckResult()
     seen: set[tuple[str, str, str, str]] = set()
     present: set[tuple[str, str, str, str, str]] = set()
+    bugs_seen: set[tuple[str, str]] = set()
     for fx in current:
         key = fx.key()
         seen.add(key)
+        if fx.reported_bug is not None and fx.reported_bug.reproduced:
+            bugs_seen.add((fx.gateway, fx.reported_bug.source))
         route = route_of(fx.dialect, fx.upstream, fx.variant)
         present.update((fx.gateway, route, b.direction, b.path, b.kind) for b in fx.behaviours if _serious(b))
         if key not in fixtures:
@@ -279,6 +323,11 @@ def check_fixtures(current: Iterable[Fixture], fixtures: dict[tuple[str, str, st
             res.add("REGRESSION", exchange_label(key), f"exchange missing from the run (fixture {path.name})")
     if gaps is not None:
         for g in gaps.gaps:
+            if g.bug is not None:
+                if not any(gw == g.gateway and g.names_bug(src) for gw, src in bugs_seen):
+                    res.add("IMPROVED", f"known-gaps/{g.gateway}[{g.bug}]",
+                            f"reported bug no longer reproduced (remove it from {gaps_name or 'the known-gaps file'})")
+                continue
             if (g.gateway, g.route, g.direction, g.path, g.kind) not in present:
                 res.add("IMPROVED", f"known-gaps/{g.gateway}[{g.route}]",
                         f"{g.direction} {g.path or '(body)'} {g.kind}: known gap no longer seen "

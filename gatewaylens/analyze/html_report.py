@@ -103,7 +103,9 @@ class HtmlCollector:
 
     @staticmethod
     def key_of(s: ExchangeSummary) -> RowKey:
-        return (s.gateway, s.case_id, s.upstream, s.variant)
+        # A conversation's turns are rows of their own (``<case>#t<N>``), each with its bodies.
+        case = s.case_id if s.turn is None else f"{s.case_id}#t{s.turn}"
+        return (s.gateway, case, s.upstream, s.variant)
 
     def wants(self, s: ExchangeSummary) -> bool:
         """True when this exchange's bodies would be kept (the first of its row, while there is room)."""

@@ -16,16 +16,17 @@ prints its JSON Schema.  Path conventions of a :class:`Finding`:
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from gatewaylens.capture.models import RunInfo
 from gatewaylens.dialects import Dialect, UpstreamKind
 from gatewaylens.formats import VERDICT_FORMAT_VERSION, check_version, version_field
 
-Direction = Literal["request", "response", "stream", "headers", "call"]
+Direction = Literal["request", "response", "stream", "headers", "call", "conversation"]
 Kind = Literal[
     # leaf kinds (what happened to one value)
     "kept", "renamed", "moved", "converted", "changed", "reordered", "merged", "split",
@@ -93,6 +94,7 @@ class Finding(BaseModel):
     concept: str | None = Field(None, description="dialect equivalence concept, when the table knows the field")
     behaviour: str = Field("", description="id of the behaviour (findings.json `behaviours`) this finding belongs to")
     expectation: str | None = Field(None, description="the case expectation that escalated or downgraded it")
+    turn: int | None = Field(None, description="turn number of a conversation case (1-based); None for a plain case")
 
 
 @dataclass(slots=True)
@@ -120,6 +122,7 @@ class FindingRow:
     concept: str | None = None
     behaviour: str = ""
     expectation: str | None = None
+    turn: int | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -128,7 +131,7 @@ class FindingRow:
             "to_path": self.to_path, "before": self.before, "after": self.after, "severity": self.severity,
             "message": self.message, "exchange_id": self.exchange_id, "variant": self.variant,
             "upstream_index": self.upstream_index, "concept": self.concept,
-            "behaviour": self.behaviour, "expectation": self.expectation,
+            "behaviour": self.behaviour, "expectation": self.expectation, "turn": self.turn,
         }
 
     def to_model(self) -> Finding:
@@ -174,6 +177,9 @@ class ExchangeSummary(BaseModel):
     counts: dict[str, int] = Field(default_factory=dict, description="findings per kind (kept excluded)")
     error: str | None = None
     stream_summary: StreamSummary | None = None
+    conversation: str | None = Field(None, description="conversation id shared by the turns of one conversation")
+    turn: int | None = None
+    turns: int | None = None
 
 
 class GatewayScore(BaseModel):
@@ -329,6 +335,15 @@ class FixtureOutcome(BaseModel):
     upstream_calls: int = 0
 
 
+class FixtureBug(BaseModel):
+    """For a case of the reported-bug pack: whether this exchange reproduces the bug."""
+
+    model_config = ConfigDict(extra="forbid")
+    source: str = Field(description="the bug report's URL (the case's source)")
+    reproduced: bool
+    evidence: str | None = Field(None, description="the finding that violates the case's expectation")
+
+
 class Fixture(BaseModel):
     """A normalized, diff-friendly translation map with volatile values masked."""
 
@@ -340,11 +355,15 @@ class Fixture(BaseModel):
     stream: bool
     upstream: UpstreamKind
     variant: str = ""
+    turn: int | None = Field(None, description="turn of a conversation case (1-based); absent for a plain case")
+    reported_bug: FixtureBug | None = Field(None, description="a reported-bug case: reproduced or not")
     outcome: FixtureOutcome
     behaviours: list[FixtureBehaviour]
 
     def key(self) -> tuple[str, str, str, str]:
-        return (self.gateway, self.case_id, self.upstream, self.variant)
+        """(gateway, case, upstream, variant); a conversation turn's case reads ``<case>#t<N>``."""
+        case = self.case_id if self.turn is None else f"{self.case_id}#t{self.turn}"
+        return (self.gateway, case, self.upstream, self.variant)
 
 
 # --------------------------------------------------------------------------------------------
@@ -356,15 +375,29 @@ KNOWN_GAPS_FORMAT_VERSION = 1
 
 class KnownGap(BaseModel):
     """One accepted behaviour, keyed like a behaviour minus its severity (a severity change of an
-    accepted gap stays accepted; a new path or kind does not)."""
+    accepted gap stays accepted; a new path or kind does not); or, with ``bug``, a reported bug the
+    gateway is known to still have (its "reproduced" does not fail the build)."""
 
     model_config = ConfigDict(extra="forbid")
     gateway: str = Field(description="gateway profile name, as in the fixtures")
-    route: str = Field(description="client dialect -> upstream kind [/variant], e.g. 'chat->anthropic'")
-    direction: Direction
-    path: str = Field(description="generic path: list indexes written [*]")
-    kind: Kind
+    bug: str | None = Field(None, description="a reported bug: its URL (the case's source) or owner/repo#N")
+    route: str | None = Field(None, description="client dialect -> upstream kind [/variant], e.g. 'chat->anthropic'")
+    direction: Direction | None = None
+    path: str | None = Field(None, description="generic path: list indexes written [*]")
+    kind: Kind | None = None
     reason: str = Field("", description="why it is accepted (free text)")
+
+    @model_validator(mode="after")
+    def _keyed(self) -> KnownGap:
+        if self.bug is None and None in (self.route, self.direction, self.path, self.kind):
+            raise ValueError("a known gap names either a bug, or route, direction, path and kind")
+        return self
+
+    def names_bug(self, source: str) -> bool:
+        if self.bug is None:
+            return False
+        m = re.search(r"github\.com/([^/]+/[^/]+)/(?:issues|pull)/(\d+)", source)
+        return self.bug == source or (m is not None and self.bug == f"{m.group(1)}#{m.group(2)}")
 
 
 class KnownGaps(BaseModel):
@@ -373,8 +406,11 @@ class KnownGaps(BaseModel):
     gaps: list[KnownGap] = Field(default_factory=list)
 
     def accepts(self, gateway: str, route: str, direction: str, path: str, kind: str) -> bool:
-        return any(g.gateway == gateway and g.route == route and g.direction == direction and g.path == path
-                   and g.kind == kind for g in self.gaps)
+        return any(g.bug is None and g.gateway == gateway and g.route == route and g.direction == direction
+                   and g.path == path and g.kind == kind for g in self.gaps)
+
+    def accepts_bug(self, gateway: str, source: str) -> bool:
+        return any(g.gateway == gateway and g.names_bug(source) for g in self.gaps)
 
 
 # --------------------------------------------------------------------------------------------

@@ -21,6 +21,8 @@ from typing import Any, TextIO
 from pydantic import ValidationError
 
 from gatewaylens.analyze.behaviours import BehaviourBuilder
+from gatewaylens.analyze.bugs import BugBoard
+from gatewaylens.analyze.conversations import ConversationTracker, analyze_exchanges, with_conversation
 from gatewaylens.analyze.engine import ExchangeResult, analyze_exchange, case_expectations, load_case_notes
 from gatewaylens.analyze.html_report import HtmlCollector, render_html
 from gatewaylens.analyze.models import (
@@ -251,8 +253,8 @@ def baseline_keys(other: Path) -> tuple[str, set[tuple[str, ...]], list[str]]:
     run = load_run(run_dir)
     warnings: list[str] = []
     agg = Aggregator(track_keys=True)
-    for ex in iter_exchanges(run_dir, warnings):
-        agg.add(analyze_exchange(ex))
+    for result in analyze_exchanges(iter_exchanges(run_dir, warnings)):
+        agg.add(result)
     return run.id, agg.keys, warnings
 
 
@@ -339,6 +341,8 @@ def analyze_run(run_dir: Path, *, include_kept: bool = False, verdicts_dir: Path
     agg = Aggregator(track_keys=baseline_info is not None)
     builder = BehaviourBuilder(families_of(run))
     html = HtmlCollector()
+    tracker = ConversationTracker(include_kept)
+    bugs = BugBoard(notes)
     exchanges = 0
     seen = _Seen(warnings)
     if (run_dir / EXCHANGES_FILE).is_dir():
@@ -350,6 +354,14 @@ def analyze_run(run_dir: Path, *, include_kept: bool = False, verdicts_dir: Path
                                                     expects=expects):
                 if seen.repeated(done.summary.id, done.summary.gateway, done.summary.case_id, done.lineno):
                     continue
+                if done.summary.turn is not None:
+                    # Cross-turn findings need the turns in order: done here, in the parent, for the
+                    # (few) conversation exchanges only.
+                    extra = tracker.add(Exchange.model_validate_json(raw))
+                    if extra:
+                        with_conversation(done, extra)
+                        done.summary_json = done.summary.model_dump_json()
+                bugs.add(done)
                 builder.add(done.findings)
                 writer.add(done.findings, done.summary_json)
                 agg.add(done)
@@ -365,10 +377,10 @@ def analyze_run(run_dir: Path, *, include_kept: bool = False, verdicts_dir: Path
                     prompts.omit(case_id)
                 exchanges += 1
         else:
-            for ex in iter_exchanges(run_dir, warnings):
-                if seen.repeated(ex.id, ex.gateway, ex.case_id, None):
-                    continue
-                result = analyze_exchange(ex, include_kept=include_kept, expectations=expects.get(ex.case_id, ()))
+            fresh = (ex for ex in iter_exchanges(run_dir, warnings)
+                     if not seen.repeated(ex.id, ex.gateway, ex.case_id, None))
+            for result in analyze_exchanges(fresh, include_kept=include_kept, expects=expects):
+                bugs.add(result)
                 builder.add(result.findings)
                 writer.add(result.findings, result.summary.model_dump_json())
                 agg.add(result)
@@ -388,7 +400,7 @@ def analyze_run(run_dir: Path, *, include_kept: bool = False, verdicts_dir: Path
     behaviours = builder.finish()
     report = render_reports(agg, run, notes=notes, verdicts=verdicts, verdict_errors=verdict_errors,
                             baseline=baseline, warnings=warnings, include_kept=include_kept, behaviours=behaviours,
-                            html_name="report.html")
+                            html_name="report.html", bugs=bugs)
     scores = agg.finish_scores()
     page = render_html(html, run, behaviours, scores)
     writer.close(AnalyzerInfo(tool_version=TOOL_VERSION, include_kept=include_kept, exchanges=exchanges,

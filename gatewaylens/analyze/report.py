@@ -14,6 +14,7 @@ from typing import Any
 
 import jinja2
 
+from gatewaylens.analyze.bugs import BugBoard
 from gatewaylens.analyze.engine import ERROR_WEIGHT, REJECTED_SCORE, WARN_WEIGHT, AnalysedExchange
 from gatewaylens.analyze.models import (
     KINDS,
@@ -154,6 +155,8 @@ class Aggregator:
         self.routes: dict[tuple[str, str, str, str], _RouteAgg] = {}
         #: dialects each gateway answered (a support cell without findings reads "kept" only there)
         self.answered: set[tuple[str, str]] = set()
+        #: conversation cases: (case, gateway, upstream, variant) -> one entry per turn, in file order
+        self.conversations: dict[tuple[str, str, str, str], list[dict[str, Any]]] = {}
         self._filled = False
 
     def fill_unsupported(self) -> None:
@@ -212,6 +215,8 @@ class Aggregator:
             route.scored += 1
         if s.outcome in ("translated", "rejected"):
             self.answered.add((s.dialect, s.gateway))
+        if s.turn is not None:
+            self._add_turn(result)
         self._add_answer_support(result)
         table = self.tables.setdefault((s.case_id, s.gateway), {})
         for f in result.findings:
@@ -261,6 +266,34 @@ class Aggregator:
             if counter is None:
                 counter = per_gateway[s.gateway] = Counter()
             counter[(s.upstream, status)] += 1
+
+    def _add_turn(self, result: AnalysedExchange) -> None:
+        """One turn of a conversation: its outcome and its cross-turn findings (the report links the
+        turns of each conversation in order)."""
+        s = result.summary
+        cross = [{"severity": f.severity, "kind": f.kind, "path": f.path, "message": f.message}
+                 for f in result.findings if f.direction == "conversation" and not (f.kind == "kept" and f.severity == "info")]
+        cross.sort(key=lambda f: _SEV_ORDER[f["severity"]])
+        self.conversations.setdefault((s.case_id, s.gateway, s.upstream, s.variant), []).append({
+            "turn": s.turn, "turns": s.turns, "id": s.id, "outcome": s.outcome, "status": s.client_status,
+            "score": s.score, "error": s.error, "cross": cross})
+
+    def conversation_rows(self, gateway: str | None = None, case: str | None = None) -> list[dict[str, Any]]:
+        """Per conversation (case x gateway x upstream [x variant]): its turns in order, how many were
+        sent, and the worst cross-turn finding."""
+        out = []
+        for (c, g, u, v), turns in sorted(self.conversations.items()):
+            if (gateway is not None and g != gateway) or (case is not None and c != case):
+                continue
+            turns = sorted(turns, key=lambda t: t["turn"] or 0)
+            cross = [f for t in turns for f in t["cross"]]
+            worst = min(cross, key=lambda f: _SEV_ORDER[f["severity"]]) if cross else None
+            out.append({"case": c, "gateway": g, "upstream": u, "variant": v, "turns": turns,
+                        "total": max((t["turns"] or 0) for t in turns),
+                        "sent": sum(1 for t in turns if t["outcome"] != "unsupported"),
+                        "errors": sum(1 for f in cross if f["severity"] == "error"),
+                        "warns": sum(1 for f in cross if f["severity"] == "warn"), "worst": worst})
+        return out
 
     def _add_answer_support(self, result: AnalysedExchange) -> None:
         """Rows of the support matrix off the request side: each response, stream and header
@@ -478,7 +511,8 @@ class RenderedReport:
 def render_reports(agg: Aggregator, run: RunInfo, *, notes: dict[str, dict[str, Any]],
                    verdicts: dict[str, list[Verdict]], verdict_errors: list[str],
                    baseline: dict[str, Any] | None, warnings: list[str], include_kept: bool,
-                   behaviours: list[Behaviour] | None = None, html_name: str | None = None) -> RenderedReport:
+                   behaviours: list[Behaviour] | None = None, html_name: str | None = None,
+                   bugs: BugBoard | None = None) -> RenderedReport:
     """``report.md`` (behaviours first, then summaries) and one detail file per gateway."""
     scores = agg.finish_scores()
     agg.fill_unsupported()
@@ -511,12 +545,18 @@ def render_reports(agg: Aggregator, run: RunInfo, *, notes: dict[str, dict[str, 
             cells.append(f"[{md_cell(text, 10_000)}]({gateway_file(g)}#{github_anchor(c)})" if cell is not None else "—")
         matrix.append({"case": c, "cells": cells})
     skipped = [(g.name, g.skipped) for g in run.gateways if g.skipped]
+    bug_section = _bug_section(bugs, gateways, run)
+    bug_cells = {(r["case"], c["gateway"]): {"number": r["number"], "source": r["source"], **c}
+                 for r in (bug_section or {}).get("rows", []) for c in r["cells"]}
     main = environment().get_template("report.md.j2").render(
         run=run, scores=scores, gateways=gateways, columns=columns, matrix=matrix,
         support=_support_sections(agg, gateways), fidelity_definition=FIDELITY_DEFINITION, baseline=baseline,
         verdict_errors=verdict_errors, warnings=warnings, include_kept=include_kept, exchanges=agg.exchanges,
         verdict_count=sum(len(v) for v in verdicts.values()), first_screen=first_screen, skipped=skipped,
         html_name=html_name, files=[(g, gateway_file(g)) for g in gateways],
+        conversations=[{**r, "link": f"{gateway_file(r['gateway'])}#{github_anchor(r['case'])}"}
+                       for r in agg.conversation_rows()],
+        bugs=bug_section,
     )
     files = {}
     tpl = environment().get_template("report_gateway.md.j2")
@@ -524,13 +564,31 @@ def render_reports(agg: Aggregator, run: RunInfo, *, notes: dict[str, dict[str, 
         fam = families.get(g, g)
         files[gateway_file(g)] = tpl.render(
             run=run, gateway=g, family=fam, behaviours=[b for b in by_family.get(fam, []) if g in b.profiles],
-            cases=_gateway_cases(agg, g, cases, notes, verdicts), score=next(s for s in scores if s.gateway == g),
+            cases=_gateway_cases(agg, g, cases, notes, verdicts, bug_cells), score=next(s for s in scores if s.gateway == g),
         )
     return RenderedReport(main=main, gateway_files=files)
 
 
+_BUG_MARK = {"reproduced": "**reproduced**", "not reproduced": "not reproduced", "not applicable": "n/a"}
+
+
+def _bug_section(bugs: BugBoard | None, gateways: list[str], run: RunInfo) -> dict[str, Any] | None:
+    """The "reported bugs" table: one row per reported-bug case, one column per gateway (and version)."""
+    if bugs is None or not bugs.cases:
+        return None
+    versions = {g.name: g.version for g in run.gateways}
+    rows = bugs.rows(gateways)
+    for r in rows:
+        for c in r["cells"]:
+            c["text"] = _BUG_MARK[c["status"]]
+            c["link"] = f"{gateway_file(c['gateway'])}#{github_anchor(r['case'])}"
+    counts = {g: Counter(r["cells"][i]["status"] for r in rows) for i, g in enumerate(gateways)}
+    return {"rows": rows, "columns": [(g, versions.get(g)) for g in gateways], "counts": counts}
+
+
 def _gateway_cases(agg: Aggregator, g: str, cases: list[str], notes: dict[str, dict[str, Any]],
-                   verdicts: dict[str, list[Verdict]]) -> list[dict[str, Any]]:
+                   verdicts: dict[str, list[Verdict]],
+                   bug_cells: dict[tuple[str, str], dict[str, Any]] | None = None) -> list[dict[str, Any]]:
     out = []
     for c in cases:
         cell = agg.cells.get((c, g))
@@ -557,6 +615,8 @@ def _gateway_cases(agg: Aggregator, g: str, cases: list[str], notes: dict[str, d
             "overflow": agg.overflow.get((c, g), 0), "outcomes": dict(cell.outcomes),
             "streams": [{"upstream": u, "agg": a} for (cc, gg, u), a in sorted(agg.streams.items()) if cc == c and gg == g],
             "verdicts": [(v.reviewer, gv) for v in verdicts.get(c, []) for gv in v.gateways if gv.gateway == g],
+            "conversations": agg.conversation_rows(g, c),
+            "bug": (bug_cells or {}).get((c, g)),
         })
     return out
 

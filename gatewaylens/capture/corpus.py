@@ -28,6 +28,7 @@ from gatewaylens.datafiles import data_path
 from gatewaylens.errors import InputError as InputError  # the older home of the name, still imported
 from gatewaylens.errors import first_error, one_line
 from gatewaylens.formats import CORPUS_FORMAT_VERSION, version_problem
+from gatewaylens.turns import check_turn
 
 #: Refuse absurd inputs early rather than exhausting memory on a fuzzed file.
 MAX_INPUT_BYTES = 64 * 1024 * 1024
@@ -150,6 +151,19 @@ def validate_items(items: Sequence[Any], model: type[M], label: str, kind: str, 
     return out
 
 
+def check_conversation(case: Case, label: str) -> None:
+    """A conversation's turn templates: every reference parses, points at an earlier turn, and at
+    something that turn's answer (or sent body) can hold.  One line naming case, turn and field."""
+    if not case.turns:
+        return
+    templates = [t.body for t in case.turns]
+    for i, t in enumerate(case.turns):
+        problem = check_turn(t.body, i + 1, case.dialect, templates[:i])
+        if problem:
+            where, msg = problem
+            raise InputError(f"{label}: case '{case.id}': turn {i + 1}: turns[{i}].body.{where}: {msg}")
+
+
 def _corpus_document(path: Path, label: str) -> tuple[dict[str, Any], bytes]:
     data, raw = read_json_file(path, label)
     if isinstance(data, list):
@@ -210,6 +224,7 @@ def load_corpus(path: Path | Sequence[Path], label: str | None = None) -> Loaded
                 where = "earlier in this file" if origin[case.id] == flabel else f"also in {origin[case.id]}"
                 raise InputError(f"{flabel}: case '{case.id}': id: duplicate id ({where})")
             origin[case.id] = flabel
+            check_conversation(case, flabel)
             cases.append(case)
         if top is None:
             top = {k: v for k, v in data.items() if k != "cases"}

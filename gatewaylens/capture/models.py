@@ -81,15 +81,29 @@ class Expectation(BaseModel):
         return f"{self.must} {self.concept or self.path}"
 
 
+class Turn(BaseModel):
+    """One client request of a conversation case.  Turn 1 is a plain request; a later turn's body is
+    a template that :mod:`gatewaylens.turns` fills from what the client received on earlier turns
+    (``{"$ref": "prev.<path>"}``, ``{"$splice": "prev.<path>"}``, ``"{{prev.<path>}}"``)."""
+
+    model_config = ConfigDict(extra="forbid")
+    body: dict[str, Any] = Field(description="the client request (a template from turn 2 on)")
+    script: list[ScriptStep] | None = Field(None, description="scripted mock answers for this turn")
+    note: str = Field("", description="what this turn probes")
+
+
 class Case(BaseModel):
-    """One corpus case: a client request, gateway-agnostic, in one dialect."""
+    """One corpus case: a client request, gateway-agnostic, in one dialect; or, with ``turns``, a
+    conversation of several requests sent in order through the same gateway."""
 
     model_config = ConfigDict(extra="forbid")
 
     id: str = Field(description="unique slug: lower-case letters, digits, '.', '_' and '-'")
     dialect: Dialect
     stream: bool = Field(strict=True, description="true or false (no \"yes\", 1 or \"true\")")
-    body: dict[str, Any] = Field(description="the client request exactly as a client would send it")
+    body: dict[str, Any] = Field(default_factory=dict,
+                                 description="the client request exactly as a client would send it (a "
+                                             "conversation: turn 1's body, filled from `turns`)")
     note: str = Field(min_length=1, description="what the case probes")
     upstream: list[UpstreamKind] | None = Field(
         None, description="provider shapes to run against; default: both openai and anthropic"
@@ -100,6 +114,8 @@ class Case(BaseModel):
     expect: list[Expectation] = Field(default_factory=list, description="what a faithful gateway must do (see Expectation)")
     source: str | None = Field(None, description="URL of the public bug report the case reproduces")
     summary: str | None = Field(None, description="one-line summary of the reported bug")
+    turns: list[Turn] | None = Field(None, description="a conversation: the client requests in order (at least 2), "
+                                     "each later one built from what the client received before")
 
     @field_validator("id")
     @classmethod
@@ -127,9 +143,39 @@ class Case(BaseModel):
 
     @model_validator(mode="after")
     def _stream_agrees(self) -> Case:
+        if self.turns is not None:
+            self._fill_from_turns()
+        elif "body" not in self.model_fields_set:
+            raise ValueError("body: field required (or give turns)")
         if bool(self.body.get("stream", False)) != self.stream:
             raise ValueError(f"stream is {str(self.stream).lower()} but body.stream is {self.body.get('stream')!r}")
+        for i, t in enumerate(self.turns or []):
+            if i and "stream" in t.body and bool(t.body["stream"]) != self.stream:
+                raise ValueError(f"turns[{i}].body.stream: every turn streams like the case "
+                                 f"(stream is {str(self.stream).lower()})")
         return self
+
+    def _fill_from_turns(self) -> None:
+        """Turn 1 is the case's own request: ``body`` and ``script`` come from ``turns[0]`` (given
+        again, as in a run's corpus copy, they must be equal to it)."""
+        assert self.turns is not None
+        if len(self.turns) < 2:
+            raise ValueError("turns: a conversation has at least 2 turns (a single request is a plain case)")
+        first = self.turns[0]
+        if "body" in self.model_fields_set and self.body and self.body != first.body:
+            raise ValueError("body: give turns[0].body or body, not both")
+        if self.script is not None and first.script is not None and self.script != first.script:
+            raise ValueError("script: give per-turn scripts in turns, not a case script")
+        self.body = first.body
+        if first.script is not None:
+            self.script = first.script
+
+    @property
+    def conversation(self) -> bool:
+        return bool(self.turns)
+
+    def turn_count(self) -> int:
+        return len(self.turns) if self.turns else 1
 
     def upstreams(self) -> list[UpstreamKind]:
         return list(self.upstream) if self.upstream else ["openai", "anthropic"]
@@ -301,11 +347,21 @@ class Timings(BaseModel):
     first_byte_ms: float | None = None
 
 
+class TurnRef(BaseModel):
+    """How a conversation turn was built: one reference of its template and what filled it."""
+
+    at: str = Field(description="place in the client request body, e.g. messages[2].tool_call_id")
+    ref: str = Field(description="the reference, e.g. prev.choices[0].message.tool_calls[0].id")
+    how: Literal["ref", "splice", "text"] = "ref"
+    value: Any | None = Field(None, description="the value put there (what the client had received)")
+
+
 class Exchange(BaseModel):
-    """One case sent through one gateway in one dialect against one upstream kind, whole."""
+    """One case sent through one gateway in one dialect against one upstream kind, whole.  A turn of a
+    conversation case is one exchange; ``conversation`` and ``turn`` link the turns."""
 
     format_version: int = version_field(EXCHANGE_FORMAT_VERSION, "an exchanges.jsonl record")
-    id: str = Field(description="<gateway>/<case_id>/<upstream>[/<variant>]")
+    id: str = Field(description="<gateway>/<case_id>/<upstream>[/<variant>], + /t<N> for turn N of a conversation")
     case_id: str
     gateway: str
     dialect: Dialect
@@ -321,6 +377,12 @@ class Exchange(BaseModel):
     timings: Timings | None = None
     error: ExchangeError | None = None
     notes: list[str] = Field(default_factory=list)
+    conversation: str | None = Field(None, description="conversation id (the exchange id without /t<N>), "
+                                     "shared by every turn of one conversation through one gateway")
+    turn: int | None = Field(None, ge=1, description="1-based turn number within the conversation")
+    turns: int | None = Field(None, ge=1, description="how many turns the conversation has")
+    built_from: list[TurnRef] = Field(default_factory=list,
+                                      description="turn 2 on: what each reference of the template was replaced with")
     expected_model: str | None = Field(
         None, description="the model the gateway is configured to send upstream for the client's model "
                           "(GatewayProfile.model_aliases); None: the client's own model")

@@ -73,6 +73,7 @@ from gatewaylens.capture.models import (
     Route,
     RunInfo,
     Timings,
+    TurnRef,
 )
 from gatewaylens.capture.rundir import (
     ExchangeWriter,
@@ -101,9 +102,10 @@ from gatewaylens.dialects import (
     redact_value,
 )
 from gatewaylens.errors import one_line
-from gatewaylens.mock.models import RecordedExchange
+from gatewaylens.mock.models import RecordedExchange, ScriptStep
 from gatewaylens.mock.server import TOKEN_HEADER
 from gatewaylens.sse import SSEDecoder
+from gatewaylens.turns import TurnInputs, Unresolved, answer_body, build_turn
 
 #: Terminal events of a complete stream, per client dialect.
 TERMINAL_EVENTS: dict[Dialect, set[str]] = {
@@ -161,6 +163,12 @@ class WorkItem:
     route: Route | None
     unsupported: str | None
     id: str
+
+    def exchange_ids(self) -> list[str]:
+        """One exchange per request: a conversation's turns are ``<id>/t1``, ``<id>/t2``..."""
+        if not self.case.turns:
+            return [self.id]
+        return [f"{self.id}/t{n}" for n in range(1, len(self.case.turns) + 1)]
 
 
 @dataclass
@@ -584,8 +592,66 @@ def _frame_kind(frame: ClientFrame) -> str | None:
     return None
 
 
-def _case_cuts_stream(case: Case) -> bool:
-    return bool(case.script) and any(s.cut_after is not None for s in case.script or [])
+def _cuts_stream(script: list[ScriptStep] | None) -> bool:
+    return any(s.cut_after is not None for s in script or [])
+
+
+# =============================================================================================
+# Conversations
+# =============================================================================================
+
+
+@dataclass
+class PlannedTurn:
+    """One request of a work item: the only one of a plain case, or turn ``number`` of ``total``."""
+
+    item_id: str
+    number: int
+    total: int
+    template: dict[str, Any]
+    script: list[ScriptStep] | None
+
+    @property
+    def conversation(self) -> bool:
+        return self.total > 1
+
+    @property
+    def exchange_id(self) -> str:
+        return f"{self.item_id}/t{self.number}" if self.conversation else self.item_id
+
+    def stamp(self, ex: Exchange) -> None:
+        if self.conversation:
+            ex.conversation, ex.turn, ex.turns = self.item_id, self.number, self.total
+
+
+def conversation_turns(item: WorkItem) -> list[PlannedTurn]:
+    case = item.case
+    if not case.turns:
+        return [PlannedTurn(item.id, 1, 1, case.body, case.script)]
+    n = len(case.turns)
+    return [PlannedTurn(item.id, i + 1, n, t.body, t.script) for i, t in enumerate(case.turns)]
+
+
+class TurnHistory:
+    """What the client of one conversation sent and ended up holding, turn by turn."""
+
+    def __init__(self) -> None:
+        self.inputs = TurnInputs()
+
+    def add(self, ex: Exchange) -> None:
+        sent = ex.client_request.body if ex.client_request is not None else None
+        self.inputs.sent.append(sent)
+        self.inputs.answers.append(client_answer(ex))
+
+
+def client_answer(ex: Exchange) -> Any | None:
+    """The answer as the client holds it after the exchange: the JSON body of a 2xx answer, or its
+    stream reassembled (``None`` for an error answer or none at all)."""
+    cr = ex.client_response
+    if cr is None or not 200 <= cr.status < 300:
+        return None
+    frames = [(f.event, f.json_data if f.json_data is not None else f.data) for f in cr.frames] if cr.frames is not None else None
+    return answer_body(ex.dialect, cr.body, frames)
 
 
 async def _send(client: httpx.AsyncClient, url: str, headers: dict[str, str], content: bytes,
@@ -645,20 +711,40 @@ class Capturer:
         self.interrupted: Exchange | None = None
         self._case_markers: dict[str, set[str]] = {}
 
-    def unsupported(self, item: WorkItem) -> Exchange:
-        return Exchange(id=item.id, case_id=item.case.id, gateway=self.t.name, dialect=item.case.dialect,
-                        stream=item.case.stream, upstream=item.upstream, status="unsupported",
-                        unsupported_reason=item.unsupported)
+    def unsupported(self, item: WorkItem, turn: PlannedTurn | None = None, reason: str | None = None) -> Exchange:
+        ex = Exchange(id=turn.exchange_id if turn else item.id, case_id=item.case.id, gateway=self.t.name,
+                      dialect=item.case.dialect, stream=item.case.stream, upstream=item.upstream,
+                      status="unsupported", unsupported_reason=reason or item.unsupported)
+        if item.route is not None:
+            ex.variant, ex.passthrough = item.route.variant, item.route.passthrough
+        if turn is not None:
+            turn.stamp(ex)
+        return ex
 
-    async def capture(self, item: WorkItem) -> Exchange:
-        """One exchange.  Raises :class:`MockError` when the mock cannot be used (before sending)."""
+    async def capture(self, item: WorkItem, turn: PlannedTurn | None = None,
+                      history: TurnHistory | None = None) -> Exchange:
+        """One exchange (one turn of a conversation).  Raises :class:`MockError` when the mock cannot
+        be used (before sending)."""
         case, route = item.case, item.route
         assert route is not None
-        ex = Exchange(id=item.id, case_id=case.id, gateway=self.t.name, dialect=case.dialect, stream=case.stream,
-                      upstream=item.upstream, variant=route.variant, passthrough=route.passthrough)
-        # 1. This case's script (replace: nothing left over from an earlier case).  The mock's answer
-        #    carries its instance and last_seq, so a mock restarted in between is noticed here.
-        steps = [s.model_dump(mode="json", exclude_defaults=True) for s in case.script or []]
+        turn = turn or conversation_turns(item)[0]
+        body_template: dict[str, Any] = case.body
+        built: list[TurnRef] = []
+        if turn.number > 1:
+            # A later turn is built from what the client actually received on the earlier ones.
+            try:
+                body_template, resolved = build_turn(turn.template, turn.number, (history or TurnHistory()).inputs)
+            except Unresolved as e:
+                return self.unsupported(item, turn, one_line(
+                    f"turn {turn.number} not sent: its template refers to what the gateway did not give the "
+                    f"client: {e}", 400))
+            built = [TurnRef(at=r.at, ref=r.ref, how=r.how, value=r.value) for r in resolved]
+        ex = Exchange(id=turn.exchange_id, case_id=case.id, gateway=self.t.name, dialect=case.dialect, stream=case.stream,
+                      upstream=item.upstream, variant=route.variant, passthrough=route.passthrough, built_from=built)
+        turn.stamp(ex)
+        # 1. This case's (turn's) script (replace: nothing left over from an earlier case).  The mock's
+        #    answer carries its instance and last_seq, so a mock restarted in between is noticed here.
+        steps = [s.model_dump(mode="json", exclude_defaults=True) for s in turn.script or []]
         checked = False
         if steps or self.script_dirty or not self.same_clock:
             try:
@@ -685,7 +771,7 @@ class Capturer:
                 ex.notes.append(f"{e}; channel re-synced before this exchange")
         # 3. The client request.
         ch_url = self.t.channel_url
-        body = dict(case.body)
+        body = dict(body_template)
         model = next((route.tag_models[t] for t in case.tags if t in route.tag_models), route.model)
         if model is not None:
             body["model"] = model
@@ -705,7 +791,7 @@ class Capturer:
         self._resets_seen = resets0 = self.ch.resets
         self.interrupted = None
         try:
-            await self._send_and_collect(ex, case, url, headers, content, part, started, t0)
+            await self._send_and_collect(ex, case, url, headers, content, part, started, t0, turn.script)
         except asyncio.CancelledError:
             self.interrupted = self._interrupted(ex, case, part, started, t0)
             raise
@@ -714,8 +800,10 @@ class Capturer:
         return ex
 
     async def _send_and_collect(self, ex: Exchange, case: Case, url: str, headers: dict[str, str], content: bytes,
-                                part: _Partial, started: datetime, t0: float) -> None:
-        """Steps 3 and 4 of :meth:`capture`: the client request and its upstream records."""
+                                part: _Partial, started: datetime, t0: float,
+                                script: list[ScriptStep] | None = None) -> None:
+        """Steps 3 and 4 of :meth:`capture`: the client request and its upstream records (``script``:
+        the steps the mock was given for this request)."""
         err: ExchangeError | None = None
         try:
             async with asyncio.timeout(self.opts.timeout_s):
@@ -748,7 +836,7 @@ class Capturer:
             ex.notes.append("a stream was requested but the gateway answered without text/event-stream")
         if err is not None:
             ex.error = err
-            expected_cut = err.kind == "broken_stream" and _case_cuts_stream(case)
+            expected_cut = err.kind == "broken_stream" and _cuts_stream(script)
             if err.kind != "http" and not expected_cut:
                 ex.status = "error"
             if expected_cut:
@@ -1113,50 +1201,60 @@ class RunOutcome:
     summary: dict[str, Any]
 
 
-async def _worker(t: GatewayTarget, opts: CaptureOptions, done_ids: set[str], writer: ExchangeWriter,
+async def _worker(t: GatewayTarget, opts: CaptureOptions, done: dict[str, Exchange], writer: ExchangeWriter,
                   reporter: Reporter, result: GatewayResult, ch: MockChannel | LocalMockChannel) -> None:
     limits = httpx.Limits(max_connections=4, max_keepalive_connections=2)
     timeout = httpx.Timeout(opts.timeout_s)
     async with httpx.AsyncClient(timeout=timeout, trust_env=False, limits=limits) as client:
         cap = Capturer(t, ch, client, opts)
-        todo = [i for i in t.items if i.id not in done_ids]
+        todo = [i for i in t.items if not all(x in done for x in i.exchange_ids())]
         try:
             await ch.sync()
         except MockError as e:
             result.aborted = str(e)
             reporter.line(f"{t.name}: stopped: {e}")
             return
-        for item in todo:
-            if item.unsupported is not None:
-                ex = cap.unsupported(item)
-            else:
-                try:
-                    ex = await cap.capture(item)
-                except asyncio.CancelledError:
-                    # Ctrl-C / SIGTERM: the exchange in flight is kept, marked interrupted (--resume redoes it).
-                    if cap.interrupted is not None:
-                        writer.write(cap.interrupted)
-                        result.exchanges.append(cap.interrupted)
-                        reporter.advance(t.name, cap.interrupted)
-                    raise
-                except _Aborted as a:
-                    writer.write(a.ex)
-                    result.exchanges.append(a.ex)
-                    reporter.advance(t.name, a.ex)
-                    result.aborted = a.reason
-                    reporter.line(f"{t.name}: stopped: {a.reason}")
-                    return
-                except MockError as e:
-                    result.aborted = str(e)
-                    reporter.line(f"{t.name}: stopped before {item.id}: {e}")
-                    return
-                except Exception as e:  # a bug must not lose the other exchanges
-                    ex = Exchange(id=item.id, case_id=item.case.id, gateway=t.name, dialect=item.case.dialect,
-                                  stream=item.case.stream, upstream=item.upstream, status="error",
-                                  error=ExchangeError(kind="internal", message=one_line(redact_value(f"{type(e).__name__}: {e}"), 300)))
+
+        def keep(ex: Exchange) -> None:
             writer.write(ex)
             result.exchanges.append(ex)
             reporter.advance(t.name, ex)
+
+        for item in todo:
+            # The turns of one conversation go in order through this one worker (they build on each
+            # other); conversations of different gateways run concurrently, like every exchange.
+            history = TurnHistory()
+            for turn in conversation_turns(item):
+                ex_id = turn.exchange_id
+                if ex_id in done:  # resumed: a finished turn is kept, and later turns build on it
+                    history.add(done[ex_id])
+                    continue
+                if item.unsupported is not None:
+                    ex = cap.unsupported(item, turn)
+                else:
+                    try:
+                        ex = await cap.capture(item, turn, history)
+                    except asyncio.CancelledError:
+                        # Ctrl-C / SIGTERM: the exchange in flight is kept, marked interrupted (--resume redoes it).
+                        if cap.interrupted is not None:
+                            keep(cap.interrupted)
+                        raise
+                    except _Aborted as a:
+                        keep(a.ex)
+                        result.aborted = a.reason
+                        reporter.line(f"{t.name}: stopped: {a.reason}")
+                        return
+                    except MockError as e:
+                        result.aborted = str(e)
+                        reporter.line(f"{t.name}: stopped before {ex_id}: {e}")
+                        return
+                    except Exception as e:  # a bug must not lose the other exchanges
+                        ex = Exchange(id=ex_id, case_id=item.case.id, gateway=t.name, dialect=item.case.dialect,
+                                      stream=item.case.stream, upstream=item.upstream, status="error",
+                                      error=ExchangeError(kind="internal", message=one_line(redact_value(f"{type(e).__name__}: {e}"), 300)))
+                        turn.stamp(ex)
+                history.add(ex)
+                keep(ex)
 
 
 async def _renew_leases(channels: Sequence[MockChannel | LocalMockChannel], say: Callable[[str], None]) -> None:
@@ -1212,7 +1310,8 @@ async def run_capture(opts: CaptureOptions, say: Callable[[str], None] | None = 
             if redo:
                 out(f"resume: {redo} exchange(s) interrupted by the earlier stop will be captured again")
     run_dir = opts.out or opts.output_root / "runs" / "(not created)"
-    done_ids = {e.id for e in done}
+    done_by_id = {e.id: e for e in done}
+    done_ids = set(done_by_id)
 
     targets: list[GatewayTarget] = []
     for p in opts.profiles:
@@ -1246,7 +1345,8 @@ async def run_capture(opts: CaptureOptions, say: Callable[[str], None] | None = 
             by_name[t.name] = t.info
         info_run.gateways = list(by_name.values())
 
-    results = {t.name: GatewayResult(name=t.name, planned=len(t.items), not_run=t.info.not_run) for t in targets}
+    results = {t.name: GatewayResult(name=t.name, planned=sum(len(i.exchange_ids()) for i in t.items),
+                                     not_run=t.info.not_run) for t in targets}
     for e in done:
         if e.gateway in results:
             results[e.gateway].exchanges.append(e)
@@ -1348,9 +1448,9 @@ async def run_capture(opts: CaptureOptions, say: Callable[[str], None] | None = 
             corpus_copy.write_text(scrub(opts.corpus.copy_text()), encoding="utf-8")
         writer = ExchangeWriter(run_dir, scrub)
         active = [t for t in targets if not t.info.skipped]
-        reporter.start({t.name: len([i for i in t.items if i.id not in done_ids]) for t in active})
+        reporter.start({t.name: sum(1 for i in t.items for x in i.exchange_ids() if x not in done_ids) for t in active})
         try:
-            await asyncio.gather(*(_worker(t, opts, done_ids, writer, reporter, results[t.name], channels[t.name])
+            await asyncio.gather(*(_worker(t, opts, done_by_id, writer, reporter, results[t.name], channels[t.name])
                                    for t in active))
         finally:
             reporter.stop()

@@ -5,6 +5,7 @@ Distinctive values (documented in the README):
 - usage: input tokens ``1009 + (body bytes // 4) % 8000``, output tokens 47 (61 for a tool call),
   cached input tokens 13, reasoning tokens 7, Anthropic cache creation tokens 19;
 - ids unique per request: ``chatcmpl-gwl…``, ``resp_gwl…``, ``msg_gwl…``, ``call_gwl…``, ``toolu_gwl…``;
+  thinking signatures ``gwlsig…``, encrypted reasoning ``gwlenc_…`` (when ``include`` asks for it);
 - provider extras: ``system_fingerprint`` = ``fp_gwl_5e1f7a``, ``service_tier`` = ``default``
   (OpenAI) / ``standard`` (Anthropic usage), and ``x_provider_note`` = ``gwl-note-<seq>``.
 """
@@ -230,7 +231,14 @@ def _responses_usage(p: Plan) -> dict[str, Any]:
 def _response_items(p: Plan, ids: dict[str, str]) -> list[dict[str, Any]]:
     items: list[dict[str, Any]] = []
     if p.thinking:
-        items.append({"type": "reasoning", "id": ids["rs"], "summary": [{"type": "summary_text", "text": THINKING_TEXT}]})
+        item: dict[str, Any] = {"type": "reasoning", "id": ids["rs"],
+                                "summary": [{"type": "summary_text", "text": THINKING_TEXT}]}
+        include = p.request.get("include")
+        if isinstance(include, list) and "reasoning.encrypted_content" in include:
+            # What the Responses API adds when asked (stateless reasoning round trips): opaque,
+            # to be sent back unchanged with the next request's input.
+            item["encrypted_content"] = ids["enc"]
+        items.append(item)
     if p.tool_name:
         for j, name in enumerate(p.tools):
             suffix = "" if j == 0 else f"_{j}"
@@ -254,7 +262,8 @@ def _response_obj(p: Plan, rid: str, created: int, status: str, output: list[dic
 
 
 def _response_ids() -> dict[str, str]:
-    return {"resp": _rid("resp_gwl"), "msg": _rid("msg_gwl"), "fc": _rid("fc_gwl"), "call": _rid("call_gwl"), "rs": _rid("rs_gwl")}
+    return {"resp": _rid("resp_gwl"), "msg": _rid("msg_gwl"), "fc": _rid("fc_gwl"), "call": _rid("call_gwl"), "rs": _rid("rs_gwl"),
+            "enc": _rid("gwlenc_")}
 
 
 def responses_body(p: Plan) -> dict[str, Any]:
