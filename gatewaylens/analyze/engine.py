@@ -22,7 +22,7 @@ from gatewaylens.analyze.paths import root, under
 from gatewaylens.analyze.streamcheck import refine, refine_response
 from gatewaylens.analyze.streams import compare_extracts, extract_body, extract_frames, parse_frames
 from gatewaylens.analyze.substitution import header_policy, model_entries
-from gatewaylens.analyze.translate import Entry, Translator, is_default
+from gatewaylens.analyze.translate import Entry, Translator, declared_tools, is_default
 from gatewaylens.analyze.values import STRUCTURAL_STRINGS, excerpt
 from gatewaylens.capture.models import ClientResponse, Exchange, Expectation, RunInfo
 from gatewaylens.dialects import DIALECTS, NATIVE_UPSTREAM, REQUEST_EQUIVALENCES, Dialect, dialect_for_path
@@ -259,7 +259,7 @@ def _response_side(ex: Exchange, emit: Any, summary: ExchangeSummary, include_ke
         return
     if isinstance(ans.body, dict | list) and isinstance(cr.body, dict | list):
         client_body = ex.client_request.body if ex.client_request else None
-        artefacts = _tool_names(rec.body_json) - _tool_names(client_body)
+        artefacts = declared_tools(rec.body_json) - declared_tools(client_body)
         entries = Translator("response", up_dialect, ex.dialect, include_kept=include_kept,
                              artefact_tools=frozenset(artefacts)).compare(ans.body, cr.body)
         emit("response", refine_response(entries, up_dialect=up_dialect, up_body=ans.body, cl_dialect=ex.dialect,
@@ -267,19 +267,6 @@ def _response_side(ex: Exchange, emit: Any, summary: ExchangeSummary, include_ke
     elif ans.body is not None and cr.body is None:
         emit("response", [Entry("changed", "", "", excerpt(ans.body), excerpt(cr.text), "error",
                                 "the client response is not JSON")], ai)
-
-
-def _tool_names(body: Any) -> set[str]:
-    """Names of the tools a request declares, in any dialect's form."""
-    out: set[str] = set()
-    tools = body.get("tools") if isinstance(body, dict) else None
-    for t in tools if isinstance(tools, list) else ():
-        if isinstance(t, dict):
-            fn = t.get("function")
-            name = fn.get("name") if isinstance(fn, dict) else t.get("name")
-            if isinstance(name, str):
-                out.add(name)
-    return out
 
 
 def _counts(findings: list[FindingRow]) -> dict[str, int]:

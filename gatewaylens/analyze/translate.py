@@ -553,7 +553,7 @@ class Translator:
         if self.side == "request":
             s, message = sev.request_add(path, value)
             forced = _forced_tool(value) if root(path) == "tool_choice" else None
-            if forced is not None and forced not in _declared_tools(self._bodies[0]):
+            if forced is not None and forced not in declared_tools(self._bodies[0]):
                 s, message = "info", f"the gateway forces its own tool '{forced}' (it emulates a feature with it)"
         else:
             s, message = sev.response_add(path, value)
@@ -738,7 +738,8 @@ def _forced_tool(choice: Any) -> str | None:
     return name if isinstance(name, str) else None
 
 
-def _declared_tools(body: Any) -> set[str]:
+def declared_tools(body: Any) -> set[str]:
+    """Names of the tools a request declares, in any dialect's form."""
     tools = body.get("tools") if isinstance(body, dict) else None
     out: set[str] = set()
     for t in tools if isinstance(tools, list) else ():
