@@ -164,3 +164,40 @@ def test_stack_trace_in_an_error_answer_is_leaked_unless_the_upstream_sent_it() 
     assert leak_entries(ex) == []
     # Portkey relays the same 429 without internals (recorded portkey/err-429-chat/openai).
     assert leak_entries(_recorded("portkey/err-429-chat/openai")) == []
+
+
+def test_gateway_echo_field_dropped_from_history_is_no_loss() -> None:
+    # LiteLLM 1.106.12 answers assistant messages with provider_specific_fields; the client echoes
+    # the message back on the next turn and LiteLLM strips the field before calling Anthropic.
+    client = {"model": "m", "messages": [
+        {"role": "user", "content": "hi gwl"},
+        {"role": "assistant", "content": "hello gwl back", "provider_specific_fields": {"citations": None, "x": 1}},
+        {"role": "user", "content": "again gwl"}]}
+    upstream = {"model": "m", "max_tokens": 4096, "messages": [
+        {"role": "user", "content": "hi gwl"}, {"role": "assistant", "content": "hello gwl back"},
+        {"role": "user", "content": "again gwl"}]}
+    assert not _loud(_entries("request", "chat", "messages", client, upstream))
+
+
+def test_previous_response_id_mapped_back_is_a_conversion_not_a_change() -> None:
+    from gatewaylens.analyze.conversations import with_conversation
+    from gatewaylens.analyze.engine import ExchangeResult
+    from gatewaylens.analyze.models import ExchangeSummary, FindingRow
+
+    def row(direction: str, kind: str, severity: str) -> FindingRow:
+        return FindingRow(gateway="litellm", case_id="c", dialect="responses", stream=False, upstream="openai",
+                          direction=direction, kind=kind, path="previous_response_id",  # type: ignore[arg-type]
+                          to_path=None, before="resp_litellm_1", after="resp_gwl_1", severity=severity,  # type: ignore[arg-type]
+                          message="m")
+
+    summary = ExchangeSummary(id="x", gateway="litellm", case_id="c", dialect="responses", stream=False,
+                              upstream="openai", variant="", status="ok", client_status=200, upstream_calls=1,
+                              outcome="translated")
+    result = ExchangeResult(None, [row("request", "changed", "error")], summary)  # type: ignore[arg-type]
+    with_conversation(result, [row("conversation", "converted", "info")])
+    assert [(f.direction, f.kind, f.severity) for f in result.findings] == [
+        ("request", "converted", "info"), ("conversation", "converted", "info")]
+    # Without the cross-turn proof the change stays an error.
+    alone = ExchangeResult(None, [row("request", "changed", "error")], summary)  # type: ignore[arg-type]
+    with_conversation(alone, [row("conversation", "changed", "error")])
+    assert alone.findings[0].severity == "error"

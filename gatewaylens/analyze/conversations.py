@@ -438,8 +438,15 @@ R = TypeVar("R", bound=AnalysedExchange)
 
 
 def with_conversation(result: R, rows: list[FindingRow]) -> R:
-    """Add cross-turn findings to an analysed exchange (its counts and score follow)."""
+    """Add cross-turn findings to an analysed exchange (its counts and score follow).  A request
+    finding that only saw an id change (LiteLLM's own Responses id mapped back to the upstream's)
+    is no loss once the cross-turn check shows the mapping: it becomes the conversion it is."""
     if rows:
+        mapped = {r.path for r in rows if r.kind in ("kept", "converted") and r.severity == "info"}
+        for f in result.findings:
+            if f.direction == "request" and f.kind == "changed" and f.path in mapped:
+                f.kind, f.severity = "converted", "info"
+                f.message = "an id the gateway issued, mapped back to the upstream's own (see the conversation finding)"
         result.findings.extend(rows)
         result.summary.counts = _counts(result.findings)
         result.summary.score = exchange_score(result.summary.outcome, result.findings)

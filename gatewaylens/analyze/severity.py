@@ -107,6 +107,8 @@ def request_drop(path: str, value: Any, *, cross: bool, target_has_concept: bool
     dialect has a field for this value's concept (None: the table does not know the concept)."""
     if is_default(path, value):
         return "info", "omitted: equal to the API default (the same as leaving it out)"
+    if r_history(path) and last(path) in GATEWAY_ECHO_KEYS:
+        return "info", f"'{last(path)}' is the gateway's own field from its earlier answer, echoed back by the client"
     r = root(path)
     key = last(path)
     nested = path != r
@@ -139,6 +141,17 @@ def request_drop(path: str, value: Any, *, cross: bool, target_has_concept: bool
         return "error", (f"lost: the {dst} dialect has no equivalent of '{what}' and the gateway neither "
                          "forwarded nor rejected it")
     return "error", "lost: the upstream never received it"
+
+
+#: Fields a gateway adds to its own answers that a client echoes back in the next turn's history:
+#: LiteLLM 1.106.12 returns ``provider_specific_fields`` on assistant messages (litellm/types/utils.py
+#: Message) and strips it again before calling the provider.
+GATEWAY_ECHO_KEYS = frozenset({"provider_specific_fields"})
+
+
+def r_history(path: str) -> bool:
+    """The path lies in the conversation history of a request."""
+    return root(path) in ("messages", "input") and "[" in path
 
 
 #: Request fields whose value, injected by a gateway the client did not send, changes what the
