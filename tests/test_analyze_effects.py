@@ -201,3 +201,15 @@ def test_previous_response_id_mapped_back_is_a_conversion_not_a_change() -> None
     alone = ExchangeResult(None, [row("request", "changed", "error")], summary)  # type: ignore[arg-type]
     with_conversation(alone, [row("conversation", "changed", "error")])
     assert alone.findings[0].severity == "error"
+
+
+def test_empty_content_dropped_is_no_loss_but_json_mode_is() -> None:
+    base = [{"role": "user", "content": "hi gwl"}]
+    client = {"model": "m", "messages": [*base, {"role": "assistant", "content": [
+        {"type": "text", "text": "hello gwl back"}, {"type": "text", "text": ""}]}]}
+    upstream = {"model": "m", "messages": [*base, {"role": "assistant", "content": [{"type": "text", "text": "hello gwl back"}]}]}
+    assert not _loud(_entries("request", "messages", "chat", client, upstream))
+    # {"type": "json_object"} is not an empty block: dropping it loses JSON mode (ground truth, LiteLLM).
+    fmt = {"model": "m", "messages": base, "response_format": {"type": "json_object"}}
+    assert _loud(_entries("request", "chat", "messages", fmt, {"model": "m", "max_tokens": 1, "messages": base})) == [
+        ("dropped", "response_format", None, "error")]

@@ -86,8 +86,12 @@ _TOP_LEVEL_ONLY = frozenset({"stream", "n", "logprobs", "top_p", "temperature", 
 
 
 def is_default(path: str, value: Any) -> bool:
-    """An explicit null, an empty container, or the API's default value for this field."""
-    if value is None or value == [] or value == {}:
+    """An explicit null, an empty container or string, an empty content block (``{"type": "text",
+    "text": ""}``), or the API's default value for this field."""
+    if value is None or value == [] or value == {} or value == "":
+        return True
+    if isinstance(value, dict) and "type" in value and len(value) > 1 and all(
+            v in (None, "", [], {}) for k, v in value.items() if k != "type"):
         return True
     key = last(path)
     if key not in DEFAULTS:

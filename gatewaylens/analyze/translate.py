@@ -365,6 +365,13 @@ class Translator:
 
         unmatched_removed: list[tuple[str, Any]] = []
         tracked_sources: list[str] = []
+        removed_cache: set[Any] | None = None
+
+        def removed_values() -> set[Any]:
+            nonlocal removed_cache
+            if removed_cache is None:
+                removed_cache = set().union(*(_leaf_values(rv) for _rp, rv in w.removed))
+            return removed_cache
         for rp, rv in w.removed:
             entries: list[Entry] = []
             rest: list[tuple[str, Any]] = []
@@ -386,7 +393,11 @@ class Translator:
                         out.append(Entry("moved", lp, along, lv, av, "info", f"carried with its siblings: {lp} -> {along}"))
                         continue
                     vocabulary = last_key(lp) in STRUCTURAL_KEYS and self.cross and not _in_schema(lp)
-                    if not isinstance(lv, dict | list) and not isinstance(av, dict | list) and not vocabulary:
+                    # The place may hold another client value that moved there (a system prompt
+                    # written as the first message): then this leaf did not change, it was displaced.
+                    displaced = value_key(av) in removed_values()
+                    if not isinstance(lv, dict | list) and not isinstance(av, dict | list) and not vocabulary \
+                            and not displaced:
                         # Its siblings moved and this place holds another value: an edit on the way
                         # (a `type` of the other dialect's vocabulary is not one).
                         changed = self._changed(lp, along, lv, av)
