@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
 
+from gatewaylens.capture.launch import free_port
 from gatewaylens.mock.server import MockServer
+from tests.support.capture import Gateways
 
 #: Canary secrets: tests send them and assert they never reach any output.
 CANARIES = [
@@ -26,3 +28,17 @@ async def mock_server(tmp_path: Path) -> AsyncIterator[MockServer]:
         yield server
     finally:
         await server.stop()
+
+
+@pytest.fixture
+def mock_port() -> int:
+    """A free loopback port for a mock a test starts (or lets capture start)."""
+    return free_port()
+
+
+@pytest.fixture
+def gws(mock_port: int, tmp_path: Path) -> Iterator[Gateways]:
+    """Test gateways pointed at the mock on ``mock_port``, stopped after the test."""
+    g = Gateways(mock_port, signal_dir=tmp_path)
+    yield g
+    g.stop()

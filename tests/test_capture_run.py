@@ -12,7 +12,6 @@ import os
 import signal
 import subprocess
 import time
-from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -20,7 +19,7 @@ from typing import Any
 import httpx
 import pytest
 
-from gatewaylens.capture.launch import LaunchContext, Launched, Launcher, LaunchError, free_port
+from gatewaylens.capture.launch import LaunchContext, Launched, Launcher, LaunchError
 from gatewaylens.capture.models import GatewayProfile, Route
 from tests.conftest import CANARIES
 from tests.support.capture import (
@@ -35,18 +34,6 @@ from tests.support.capture import (
     wait_http,
     write_corpus,
 )
-
-
-@pytest.fixture
-def mock_port() -> int:
-    return free_port()
-
-
-@pytest.fixture
-def gws(mock_port: int, tmp_path: Path) -> Iterator[Gateways]:
-    g = Gateways(mock_port, signal_dir=tmp_path)
-    yield g
-    g.stop()
 
 
 def run_capture(tmp_path: Path, mock_port: int, gateways: list[str], *extra: str,

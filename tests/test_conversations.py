@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -32,19 +31,6 @@ from gatewaylens.turns import (
 )
 from tests.support.capture import PY, ROOT, Gateways, capture_cmd
 from tests.support.conversations import CORPUS_DIR, drain, run_capture
-
-
-@pytest.fixture
-def mock_port() -> int:
-    return free_port()
-
-
-@pytest.fixture
-def gws(mock_port: int, tmp_path: Path) -> Iterator[Gateways]:
-    g = Gateways(mock_port, signal_dir=tmp_path)
-    yield g
-    g.stop()
-
 
 # ---------------------------------------------------------------------------------------------
 # References and templates

@@ -14,7 +14,6 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -30,18 +29,6 @@ PY = sys.executable
 ENV = {**os.environ, "PYTHONPATH": str(ROOT)}
 TOKEN = "isolation-suite-token-1"
 CHAT = {"model": "m", "messages": [{"role": "user", "content": "[gwl:other-case] hi"}]}
-
-
-@pytest.fixture
-def mock_port() -> int:
-    return free_port()
-
-
-@pytest.fixture
-def gws(mock_port: int, tmp_path: Path) -> Iterator[Gateways]:
-    g = Gateways(mock_port, signal_dir=tmp_path)
-    yield g
-    g.stop()
 
 
 # --- the mock's control API ------------------------------------------------------------------

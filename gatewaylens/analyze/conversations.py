@@ -41,6 +41,7 @@ from gatewaylens.analyze.engine import (
     upstream_dialect,
 )
 from gatewaylens.analyze.models import FindingRow, Kind, Severity
+from gatewaylens.analyze.streams import parse_data
 from gatewaylens.analyze.values import excerpt
 from gatewaylens.capture.models import Exchange, Expectation
 from gatewaylens.dialects import Dialect
@@ -221,7 +222,7 @@ def turn_facts(ex: Exchange) -> TurnFacts:
     if ai is not None and ex.upstream_requests[ai].response.status < 400:
         rec = ex.upstream_requests[ai]
         ans = rec.response
-        frames = [(f.event, _parse(f.data)) for f in ans.frames] if ans.frames is not None else None
+        frames = [(f.event, parse_data(f.data)) for f in ans.frames] if ans.frames is not None else None
         up = answer_facts(upstream_dialect(rec), answer_body(upstream_dialect(rec), ans.body, frames))
     client = Answer()
     cr = ex.client_response
@@ -232,15 +233,6 @@ def turn_facts(ex: Exchange) -> TurnFacts:
     pairs = dict(zip(client.tool_ids, up.tool_ids, strict=False))
     said = said_texts(ex.client_request.body) if ex.client_request is not None else []
     return TurnFacts(ex.turn or 1, up, client, pairs, said)
-
-
-def _parse(data: str) -> Any:
-    if data[:1] in ("{", "["):
-        try:
-            return json.loads(data)
-        except ValueError:
-            return data
-    return data
 
 
 @dataclass(slots=True)
