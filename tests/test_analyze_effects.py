@@ -213,3 +213,32 @@ def test_empty_content_dropped_is_no_loss_but_json_mode_is() -> None:
     fmt = {"model": "m", "messages": base, "response_format": {"type": "json_object"}}
     assert _loud(_entries("request", "chat", "messages", fmt, {"model": "m", "max_tokens": 1, "messages": base})) == [
         ("dropped", "response_format", None, "error")]
+
+
+def test_history_turns_pair_by_their_text_not_by_shared_keywords() -> None:
+    # claude-code-router 2.0.0 (dist/cli.js:582, transformRequestOut; recorded
+    # claude-code-router/conv-messages-cache-history/openai/t2): the system block list becomes
+    # messages[0] with role system, and an assistant turn's text blocks are joined into a string.
+    # The assistant turn shares only `type: text` and `ephemeral` with the system message, but its
+    # whole text with the upstream's assistant turn: it must pair with that one.
+    system = [{"type": "text", "text": "You answer about Norwegian geography (gwl-sys).",
+               "cache_control": {"type": "ephemeral"}}]
+    reply = "Gatewaylens mock reply: the quick brown fox jumps over 7 lazy dogs."
+    follow = [{"type": "text", "text": "How long is it? (gwl-followup)", "cache_control": {"type": "ephemeral"}}]
+    client = {"model": "m", "max_tokens": 967, "system": system, "messages": [
+        {"role": "user", "content": "[gwl:x] Name one long fjord."},
+        {"role": "assistant", "content": [{"type": "text", "text": reply, "cache_control": {"type": "ephemeral"}}]},
+        {"role": "user", "content": follow}]}
+    upstream = {"model": "m", "max_tokens": 967, "messages": [
+        {"role": "system", "content": system},
+        {"role": "user", "content": "[gwl:x] Name one long fjord."},
+        {"role": "assistant", "content": reply},
+        {"role": "user", "content": follow}]}
+    entries = _entries("request", "messages", "chat", client, upstream)
+    assert not [e for e in entries if e.kind in ("dropped", "changed") and e.severity != "info"], _loud(entries)
+    system_entry = next(e for e in entries if e.src_path == "system")
+    assert system_entry.kind == "moved" and system_entry.dst_path == "messages[0].content"
+    # The flattened assistant turn is carried, and its lost cache marker is named, not hidden.
+    flat = next(e for e in entries if e.src_path == "messages[1].content")
+    assert (flat.kind, flat.dst_path, flat.severity) == ("converted", "messages[2].content", "warn")
+    assert "not carried: cache_control" in flat.message

@@ -35,7 +35,12 @@ RANK: dict[str, int] = {"info": 0, "warn": 1, "error": 2}
 
 def keys_of(path: str) -> set[str]:
     """Every key name along a dotted path (indexes stripped)."""
-    return {part.split("[", 1)[0] for part in path.split(".")}
+    return set(keys_of_ordered(path))
+
+
+def keys_of_ordered(path: str) -> list[str]:
+    """The key names along a dotted path in order, indexes stripped (empty for a bare index)."""
+    return [part.split("[", 1)[0] for part in path.split(".")]
 
 
 def last(path: str) -> str:

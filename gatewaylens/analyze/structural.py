@@ -42,14 +42,27 @@ class Delta:
     reordered: list[tuple[str, list[Any], list[Any]]] = field(default_factory=list)
 
 
-def _scalar_keys(value: Any) -> set[Any]:
-    return {value_key(v) for _, v in iter_leaves(value) if not isinstance(v, dict | list)}
+#: Strings this long are free text (a message, a prompt), shorter ones keywords (roles, block types,
+#: ``ephemeral``).  Free text weighs more when items are paired: two messages that share their text
+#: are the same message in another form, two that share only ``type: text`` and a cache marker are not.
+_FREE_TEXT_LEN = 16
+_FREE_TEXT_WEIGHT = 4.0
 
 
-def _similarity(a_keys: set[Any], b_keys: set[Any]) -> float:
+def _weight(value: Any) -> float:
+    return _FREE_TEXT_WEIGHT if isinstance(value, str) and len(value) >= _FREE_TEXT_LEN else 1.0
+
+
+def _scalar_keys(value: Any) -> dict[Any, float]:
+    return {value_key(v): _weight(v) for _, v in iter_leaves(value) if not isinstance(v, dict | list)}
+
+
+def _similarity(a_keys: dict[Any, float], b_keys: dict[Any, float]) -> float:
+    """Weighted share of the scalar values two items have in common (free text weighs more)."""
     if not a_keys and not b_keys:
         return 1.0
-    return len(a_keys & b_keys) / max(len(a_keys), len(b_keys), 1)
+    shared = sum(w for k, w in a_keys.items() if k in b_keys)
+    return shared / max(sum(a_keys.values()), sum(b_keys.values()), 1.0)
 
 
 #: Lists of different lengths larger than this (items × items) are compared by position.

@@ -612,6 +612,14 @@ class Translator:
         if isinstance(a, dict | list) or isinstance(b, dict | list) or type(a) is not type(b):
             va, vb = _leaf_values(a), _leaf_values(b)
             if va and (va <= vb or vb <= va) and _significant(va & vb):
+                # Parts of the richer source form with no place in the flatter one (a cache marker
+                # on a content block flattened into a string) are named, not hidden in "preserved".
+                names = sorted({_first_key(p) for p, v in iter_leaves(a)
+                                if not isinstance(v, dict | list) and value_key(v) not in vb
+                                and not sev.keys_of(p) - {""} <= sev.PLUMBING_KEYS} - {""})
+                if names:
+                    return Entry("converted", sp, dp, _short(a), _short(b), "warn",
+                                 f"reshaped ({_type(a)} -> {_type(b)}); not carried: {', '.join(names)}", concept)
                 return Entry("converted", sp, dp, a, b, "info", f"reshaped ({_type(a)} -> {_type(b)}), value preserved",
                              concept)
             if not (_is_number(a) and _is_number(b)):
@@ -852,6 +860,11 @@ def cache_counts(body: Any) -> set[int]:
     if len(nums) > 1:
         out.add(sum(nums))
     return out
+
+
+def _first_key(path: str) -> str:
+    """The first key name of a relative dotted path (``[0].cache_control.type`` -> ``cache_control``)."""
+    return next((k for k in sev.keys_of_ordered(path) if k), "")
 
 
 def _leaf_values(value: Any) -> set[Any]:
