@@ -242,3 +242,21 @@ def test_history_turns_pair_by_their_text_not_by_shared_keywords() -> None:
     flat = next(e for e in entries if e.src_path == "messages[1].content")
     assert (flat.kind, flat.dst_path, flat.severity) == ("converted", "messages[2].content", "warn")
     assert "not carried: cache_control" in flat.message
+
+
+def test_usage_all_zero_is_one_finding_not_one_per_counter() -> None:
+    # claude-code-router 2.0.0, recorded claude-code-router/basic-messages-stream/openai/responses:
+    # the client's message_delta carries input 0 / output 0 whatever the upstream counted.
+    from gatewaylens.analyze import usage
+
+    up = {"input_tokens": 1067, "output_tokens": 47, "total_tokens": 1114,
+          "input_tokens_details": {"cached_tokens": 13}}
+    zero = {"input_tokens": 0, "output_tokens": 0, "cache_read_input_tokens": 0}
+    entries = usage.compare(up, "responses", zero, "messages")
+    loud = [e for e in entries if e.severity != "info"]
+    assert [(e.kind, e.src_path, e.dst_path, e.severity) for e in loud] == [("changed", "usage", "usage", "error")]
+    assert "input tokens 1067" in loud[0].message and "output tokens 47" in loud[0].message
+    # One counter wrong among real ones stays a finding at that counter.
+    partial = usage.compare(up, "responses", {"input_tokens": 1054, "output_tokens": 0,
+                                               "cache_read_input_tokens": 13}, "messages")
+    assert [(e.dst_path, e.severity) for e in partial if e.severity != "info"] == [("usage.output_tokens", "error")]

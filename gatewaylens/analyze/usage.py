@@ -330,11 +330,27 @@ def compare(up_usage: Any, up_dialect: Dialect | None, cl_usage: Any, cl_dialect
             out.append(Entry("converted", src, path, w, g, "info", f"{LABEL[counter]} carried with its semantics ({w})"))
         elif include_kept:
             kept.append(Entry("kept", src, path, w, g, "info", f"{LABEL[counter]} forwarded ({w})"))
+    out = _zeroed(out, up, cl)
     if include_kept:
         # Everything equal: one fact for the whole usage object; else each counter that was kept.
         out.extend(kept if differences else [Entry("kept", "usage", "usage", dict(up.values), dict(cl.values), "info",
                                                    "usage forwarded with the same counts")])
     return _soften(out, requested, cut)
+
+
+def _zeroed(out: list[Entry], up: Counts, cl: Counts) -> list[Entry]:
+    """A client usage whose every counter is 0 while the upstream counted tokens is one fact (the
+    gateway wrote a placeholder usage, claude-code-router's streams do), not one per counter."""
+    if any(v for v in cl.values.values()) or not any(up.values.get(c) for c in PRIMARY):
+        return out
+    zeroed = [e for e in out if e.kind == "changed" and e.after == 0 and e.before]
+    if not any(e.severity == "error" for e in zeroed):
+        return out
+    counts = ", ".join(f"{LABEL[c]} {up.values[c]}" for c in ("input", "output") if up.values.get(c))
+    entry = Entry("changed", "usage", "usage", dict(up.values), dict(cl.values), "error",
+                  f"usage zeroed: every counter the client got is 0 while the upstream reported {counts}")
+    gone = {id(e) for e in zeroed}
+    return [e for e in out if id(e) not in gone] + [entry]
 
 
 def _soften(out: list[Entry], requested: bool, cut: bool) -> list[Entry]:
