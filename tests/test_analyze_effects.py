@@ -260,3 +260,22 @@ def test_usage_all_zero_is_one_finding_not_one_per_counter() -> None:
     partial = usage.compare(up, "responses", {"input_tokens": 1054, "output_tokens": 0,
                                                "cache_read_input_tokens": 13}, "messages")
     assert [(e.dst_path, e.severity) for e in partial if e.severity != "info"] == [("usage.output_tokens", "error")]
+
+
+def test_finish_reason_beside_carried_text_is_compared_not_dropped() -> None:
+    # Portkey 1.15.2 (build/start-server.js: its Anthropic stop-reason map has no 'refusal'),
+    # recorded portkey/edge-chat-refusal-anthropic/anthropic: `refusal` arrives as `stop`.  The
+    # text was carried into choices[0].message, and the finish reason beside it must still be
+    # paired with stop_reason: one changed value, not "stop_reason dropped" + "finish_reason added".
+    text = "I can't help with that request (gwl-refusal-7d)."
+    up = {"id": "m", "type": "message", "role": "assistant", "model": "c", "content": [{"type": "text", "text": text}],
+          "stop_reason": "refusal", "stop_sequence": None, "usage": {"input_tokens": 1153, "output_tokens": 29}}
+    client = {"id": "m", "object": "chat.completion", "created": 1, "model": "c",
+              "choices": [{"message": {"role": "assistant", "content": text}, "index": 0, "logprobs": None,
+                           "finish_reason": "stop"}],
+              "usage": {"prompt_tokens": 1153, "completion_tokens": 29, "total_tokens": 1182}}
+    entries = _entries("response", "messages", "chat", up, client)
+    assert _loud(entries) == [("changed", "stop_reason", "choices[0].finish_reason", "error")]
+    # A faithful mapping of the same pair is an info conversion.
+    faithful = _entries("response", "messages", "chat", {**up, "stop_reason": "end_turn"}, client)
+    assert _loud(faithful) == []

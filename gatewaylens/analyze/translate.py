@@ -419,7 +419,7 @@ class Translator:
 
         # Concept-level translations whose value travels in another vocabulary, unit or sign
         # (reasoning_effort -> thinking budget, parallel_tool_calls -> disable_parallel_tool_use).
-        leftover = [(p, v) for p, v in w.added if usable(p)] + [(p, v) for p, v in changed_nodes.items() if usable(p)]
+        leftover = list(w.added) + [(p, v) for p, v in changed_nodes.items() if usable(p)]
         for rp, rv in unmatched_removed:
             match = self._concept_match(rp, rv, leftover, usable) if "[" not in rp else None
             if match is None:
@@ -480,9 +480,12 @@ class Translator:
         sources = list(iter_nodes(rv, rp)) if isinstance(rv, dict) else [(rp, rv)]
         for sp, sv in sources:
             for ap, av in leftover:
-                if not usable(ap) or "[" in ap:
-                    continue
+                # The table names both places, so an unclaimed node inside a partly carried added
+                # subtree is fair game (``stop_reason`` -> ``choices[0].finish_reason`` beside the
+                # text carried into ``choices[0].message``); whole list items are not.
                 for np, nv in iter_nodes(av, ap):
+                    if np.endswith("]") or not usable(np):
+                        continue
                     concept = _equivalent(self.side, self.src, sp, self.dst, np)
                     if concept:
                         return sp, sv, np, nv, concept, None
